@@ -1,0 +1,1 @@
+"""Shared runtime of every service: settings, logging and the pika bus."""

@@ -1,0 +1,66 @@
+"""Settings common to every service, read once from ``SHOTLINE_*`` environment variables."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+class CommonSettings(BaseSettings):
+    """What every service needs: where the broker is and where state lives."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOTLINE_", frozen=True, extra="ignore")
+
+    amqp_url: str = Field(
+        default=DEFAULT_AMQP_URL,
+        description="Broker URL; its vhost (the path, URL-encoded: %2F is '/') is used everywhere.",
+    )
+    home: Path = Field(default=Path("./var"), description="Root of all state: job store, shots, archive.")
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    management_url: str = Field(
+        default="http://127.0.0.1:15672",
+        description="RabbitMQ management API, used only by operator tools and tests.",
+    )
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _check_amqp_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+            raise ValueError("must look like amqp://user:password@host:5672/vhost")
+        return value
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def vhost(self) -> str:
+        path = urlsplit(self.amqp_url).path
+        return unquote(path[1:]) if len(path) > 1 else "/"
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S], **overrides: object) -> S:
+    """Build settings or exit with a message naming each invalid ``SHOTLINE_*`` variable."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        prefix = cls.model_config.get("env_prefix", "")
+        lines = [
+            f"  {prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        print("invalid settings:\n" + "\n".join(lines), file=sys.stderr)
+        raise SystemExit(2) from None
