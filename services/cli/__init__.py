@@ -1,0 +1,1 @@
+"""The ``shotline`` command: one subcommand per service plus operator tools."""
