@@ -151,6 +151,15 @@ QUEUES: Final[tuple[QueueSpec, ...]] = (
 )
 
 
+def policies(vhost: str) -> list[dict[str, object]]:
+    """Broker policies every shotline vhost carries: the delivery limit of the work queues."""
+    pattern = "^(" + "|".join(q.name.replace(".", r"\.") for q in QUEUES) + ")$"
+    return [{
+        "vhost": vhost, "name": "shotline-work-queues", "pattern": pattern, "apply-to": "queues",
+        "priority": 10, "definition": {"delivery-limit": DELIVERY_LIMIT},
+    }]
+
+
 def queue(name: str) -> QueueSpec:
     """Look a work queue up by name (for tools such as DLQ replay)."""
     for spec in QUEUES:

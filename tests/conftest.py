@@ -42,8 +42,26 @@ def vhost(management: Management) -> Iterator[str]:
 
 
 @pytest.fixture
-def amqp_url(vhost: str) -> str:
+def bare_amqp_url(vhost: str) -> str:
+    """URL of the test's vhost before any exchange or queue exists."""
     return f"{AMQP_BASE}/{quote(vhost, safe='')}"
+
+
+@pytest.fixture
+def amqp_url(bare_amqp_url: str) -> str:
+    """URL of the test's vhost with the whole topology declared, as a broker booted with
+    deploy/rabbitmq/definitions.json has it: every event has a queue to go to."""
+    import pika
+
+    from contracts.topology import QUEUES
+    from services.common.bus.declare import declare_queues
+
+    connection = pika.BlockingConnection(pika.URLParameters(bare_amqp_url))
+    try:
+        declare_queues(connection.channel(), QUEUES)
+    finally:
+        connection.close()
+    return bare_amqp_url
 
 
 def free_port() -> int:

@@ -103,12 +103,14 @@ def test_round_trip_with_confirms(amqp_url, run_consumer):
     assert ctx.routing_key == "job.cancel_requested.fermions"
 
 
-def test_unroutable_publish_raises(amqp_url):
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+def test_unroutable_publish_raises(bare_amqp_url):
+    # Given the exchanges but no queue at all
+    connection = pika.BlockingConnection(pika.URLParameters(bare_amqp_url))
     declare_exchanges(connection.channel())
     connection.close()
+    # Then a mandatory publish is refused rather than silently dropped
     with pytest.raises(PublishFailed, match="no queue is bound"):
-        Publisher(amqp_url, "test").publish(cancel_event())
+        Publisher(bare_amqp_url, "test").publish(cancel_event())
 
 
 def test_poison_message_is_dead_lettered_and_consumer_goes_on(amqp_url, run_consumer):

@@ -9,7 +9,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from contracts.topology import DELIVERY_LIMIT, QUEUES
+from contracts.topology import policies
 
 
 class ManagementError(RuntimeError):
@@ -75,11 +75,3 @@ class Management:
              "encoding": "auto"},
         )
 
-
-def policies(vhost: str) -> list[dict[str, Any]]:
-    """Policies every shotline vhost carries: a delivery limit on each work queue."""
-    pattern = "^(" + "|".join(q.name.replace(".", r"\.") for q in QUEUES) + ")$"
-    return [{
-        "vhost": vhost, "name": "shotline-work-queues", "pattern": pattern, "apply-to": "queues",
-        "priority": 10, "definition": {"delivery-limit": DELIVERY_LIMIT},
-    }]
