@@ -25,6 +25,11 @@ class CommonSettings(BaseSettings):
     home: Path = Field(default=Path("./var"), description="Root of all state: job store, shots, archive.")
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    declare_topology: Literal["all", "own"] = Field(
+        default="all",
+        description="Queues a service declares at connect: 'all' (development) or only its "
+        "'own' (a broker loaded with deploy/rabbitmq/definitions.json and per-service users).",
+    )
     management_url: str = Field(
         default="http://127.0.0.1:15672",
         description="RabbitMQ management API, used only by operator tools and tests.",

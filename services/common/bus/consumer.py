@@ -26,7 +26,7 @@ import pika.exceptions as pex
 import structlog
 
 from contracts.events import Event, UndecodableEvent, decode_event
-from contracts.topology import ATTEMPT_HEADER, QueueSpec
+from contracts.topology import ATTEMPT_HEADER, QUEUES, QueueSpec
 from services.common.bus.connection import connection_parameters
 from services.common.bus.declare import declare_queues
 from services.common.bus.errors import PermanentError, PublishFailed, TransientError
@@ -68,11 +68,18 @@ class Consumer:
         max_attempts: int = 6,
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
+        declare: str = "all",
     ) -> None:
         self._amqp_url = amqp_url
         self._service = service
         self._routes = tuple(routes)
         self._prefetch = prefetch
+        # "all": declare the whole topology, so every event has its queue even before its
+        # consumer first ran (development, tests). "own": only this service's queues, for a
+        # broker whose definitions created the rest and whose users may configure only their own.
+        if declare not in ("all", "own"):
+            raise ValueError(f"declare must be 'all' or 'own', not {declare!r}")
+        self._declare = QUEUES if declare == "all" else tuple(r.queue for r in routes)
         self._max_attempts = max_attempts
         self._min_backoff, self._max_backoff = min_backoff, max_backoff
         self._stop = threading.Event()
@@ -106,7 +113,7 @@ class Consumer:
         connection = pika.BlockingConnection(params)
         try:
             channel = connection.channel()
-            declare_queues(channel, [r.queue for r in self._routes])
+            declare_queues(channel, self._declare)
             channel.basic_qos(prefetch_count=self._prefetch)
             tags = [
                 channel.basic_consume(
