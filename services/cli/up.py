@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 #: A child that dies sooner than this after its start counts as crash-looping; back off.
@@ -31,19 +32,24 @@ class Child:
         return f"{self.colour}{label}\033[0m " if tty else f"{label} "
 
 
-def _spawn(child: Child) -> None:
+def service_command(name: str) -> list[str]:
+    return [sys.executable, "-m", "services.cli.main", name]
+
+
+def _spawn(child: Child, command: Callable[[str], list[str]]) -> None:
     env = dict(os.environ)
     env.setdefault("READTHEDOCS", "1")  # no zlock daemon for the labscript libraries
     child.process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", child.name],
+        command(child.name),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, bufsize=0,
         start_new_session=True,  # a Ctrl-C reaches us once; we stop the children ourselves
     )
     child.started_at = time.monotonic()
     child.restart_at = None
+    print(f"shotline up: started {child.name} (pid {child.process.pid})", flush=True)
 
 
-def supervise(names: list[str]) -> int:
+def supervise(names: list[str], command: Callable[[str], list[str]] = service_command) -> int:
     """Run ``names`` until SIGINT/SIGTERM; returns 0 after stopping every child."""
     if not names:
         print("shotline up: no services are installed", file=sys.stderr)
@@ -61,9 +67,8 @@ def supervise(names: list[str]) -> int:
     selector = selectors.DefaultSelector()
     buffers: dict[str, bytes] = {}
     for child in children:
-        _spawn(child)
+        _spawn(child, command)
         selector.register(child.process.stdout, selectors.EVENT_READ, child)
-    print(f"shotline up: started {', '.join(names)}", flush=True)
     while not stopping:
         for key, _ in selector.select(timeout=0.5):
             child = key.data
@@ -86,7 +91,7 @@ def supervise(names: list[str]) -> int:
                 print(f"{child.prefix(tty)}exited with {code}; restarting in {child.backoff:.1f}s", flush=True)
             elif child.restart_at is not None and now >= child.restart_at:
                 child.restarts += 1
-                _spawn(child)
+                _spawn(child, command)
                 selector.register(child.process.stdout, selectors.EVENT_READ, child)
     print("shotline up: stopping", flush=True)
     for child in children:
