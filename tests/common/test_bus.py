@@ -254,3 +254,23 @@ def test_stop_finishes_the_message_in_hand(amqp_url, run_consumer):
     assert not consumer.thread.is_alive()
     # The message was acked before the consumer left: nothing comes back to a new consumer.
     assert first_message(amqp_url, QUEUE.name, timeout=1.0) is None
+
+
+def test_metrics_count_consumed_and_dead_lettered_messages(amqp_url, run_consumer):
+    from services.common.metrics import MESSAGES_CONSUMED, MESSAGES_SETTLED
+
+    consumed = MESSAGES_CONSUMED.labels(QUEUE.name)._value.get()
+    dead = MESSAGES_SETTLED.labels(QUEUE.name, "dead")._value.get()
+
+    def refuse_second(event, ctx):
+        if event.job_id == "bad":
+            raise PermanentError("no such job")
+
+    recorder = Recorder(refuse_second)
+    run_consumer(recorder)
+    Publisher(amqp_url, "test").publish(cancel_event("bad"))
+    assert first_message(amqp_url, QUEUE.dead_letter_queue) is not None
+    Publisher(amqp_url, "test").publish(cancel_event("good"))
+    assert recorder.next()[0].job_id == "good"
+    assert MESSAGES_CONSUMED.labels(QUEUE.name)._value.get() == consumed + 2
+    assert MESSAGES_SETTLED.labels(QUEUE.name, "dead")._value.get() == dead + 1

@@ -31,6 +31,7 @@ from services.common.bus.connection import connection_parameters
 from services.common.bus.declare import declare_queues
 from services.common.bus.errors import PermanentError, PublishFailed, TransientError
 from services.common.bus.publisher import Publisher
+from services.common.metrics import HANDLER_SECONDS, MESSAGES_CONSUMED, MESSAGES_SETTLED
 
 log = structlog.get_logger(__name__)
 _CONNECTION_ERRORS = (pex.AMQPConnectionError, pex.AMQPChannelError, pex.StreamLostError, OSError)
@@ -159,12 +160,15 @@ class Consumer:
             message_id=properties.message_id, job_id=properties.correlation_id,
         )
         fate = "requeue"
+        MESSAGES_CONSUMED.labels(route.queue.name).inc()
         try:
-            fate = self._decide(route, method, properties, body)
+            with HANDLER_SECONDS.labels(route.queue.name).time():
+                fate = self._decide(route, method, properties, body)
         finally:
             structlog.contextvars.unbind_contextvars("queue", "routing_key", "message_id", "job_id")
             # Settle before leaving "in flight", so a graceful stop still sends this ack.
             self._settle(connection, channel, method.delivery_tag, fate)
+            MESSAGES_SETTLED.labels(route.queue.name, fate).inc()
             with self._inflight_lock:
                 self._inflight -= 1
 

@@ -16,6 +16,7 @@ from contracts.events import Event, encode_event
 from contracts.topology import EXCHANGE
 from services.common.bus.connection import connection_parameters
 from services.common.bus.errors import PublishFailed
+from services.common.metrics import PUBLISHED
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +55,7 @@ class Publisher:
 
     def publish(self, event: Event, headers: dict[str, Any] | None = None) -> None:
         self.publish_raw(EXCHANGE, event.routing_key(), encode_event(event), event_properties(event, headers))
+        PUBLISHED.labels(type(event).__name__).inc()
 
     def publish_raw(
         self, exchange: str, routing_key: str, body: bytes, properties: pika.BasicProperties
