@@ -1,0 +1,69 @@
+"""``shotline ingest``: settings, logging, store, event consumer thread and the HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+
+import structlog
+from aiohttp import web
+
+from services.common.bus import AsyncPublisher, Consumer
+from services.common.logging import configure_logging
+from services.common.settings import load_settings
+from services.ingest.app import create_app
+from services.ingest.events import event_route
+from services.ingest.settings import IngestSettings
+from services.ingest.sqlite_store import SqliteJobStore
+
+log = structlog.get_logger(__name__)
+SERVICE = "ingest"
+
+
+async def serve(settings: IngestSettings, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set; then stop taking requests, the consumer, and close the bus."""
+    store = SqliteJobStore(settings.database)
+    publisher = AsyncPublisher(settings.amqp_url, f"{SERVICE}.publisher",
+                               threads=settings.publish_threads)
+    loop = asyncio.get_running_loop()
+    consumer = Consumer(settings.amqp_url, SERVICE, [event_route(store, loop)], prefetch=32)
+
+    async def consuming() -> bool:
+        return consumer.ready.is_set()
+
+    app = create_app(settings, store, publisher, broker_ready=consuming)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    thread = threading.Thread(target=consumer.run, name=f"{SERVICE}-consumer", daemon=True)
+    thread.start()
+    log.info("listening", host=settings.http_host, port=settings.http_port,
+             store=str(settings.database), vhost=settings.vhost)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        consumer.stop()
+        # The consumer's last acks need the loop (events are applied on it), so it keeps
+        # running while the thread finishes; an executor keeps join() off the loop.
+        await loop.run_in_executor(None, thread.join, 30)
+        await runner.cleanup()  # stops the site, drains requests, closes the publisher
+        await store.close()
+        log.info("stopped")
+
+
+def run() -> None:
+    """Entry point of ``shotline ingest``: blocks until SIGTERM or SIGINT."""
+    settings = load_settings(IngestSettings)
+    configure_logging(SERVICE, settings.log_level, settings.log_format)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(main())

@@ -1,0 +1,151 @@
+"""Accepting a job: validate, limit, store, publish with confirm, queue; and cancelling one."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from typing import Any
+
+import structlog
+
+from contracts.backends import BackendSpec
+from contracts.events import JobCancelRequested, JobSubmitted
+from contracts.job import JobPayload
+from contracts.status import RECEIVED_DETAIL
+from contracts.validation import JobRejected, validate_job
+from services.common.bus import PublishFailed
+from services.ingest.context import Services
+from services.ingest.errors import ApiError
+from services.ingest.limits import retry_after_header
+from services.ingest.store import (
+    Created, IdempotencyClaim, JobRecord, KeyConflict, NewJob, Replayed,
+)
+
+log = structlog.get_logger(__name__)
+PRODUCER = "ingest"
+QUEUED_DETAIL = "Passed validation; queued."
+#: A publish that has not been confirmed by then is treated as failed (the job is rejected).
+PUBLISH_TIMEOUT_S = 15.0
+BROKER_DOWN = "the job queue is unavailable (message broker unreachable); nothing was queued"
+
+
+def new_job_id() -> str:
+    # 96 random bits in the 24-hex form sqooler's MongoDB/local storage used.
+    return uuid.uuid4().hex[:24]
+
+
+def fingerprint(spec: BackendSpec, payload: JobPayload) -> str:
+    """Identity of a request for Idempotency-Key: the backend and the normalised job."""
+    canonical = json.dumps({"backend": spec.display_name, "job": payload.to_wire()},
+                           sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validated(spec: BackendSpec, raw: Any) -> JobPayload:
+    """The job normalised by the contracts, or 422 naming experiment, instruction and rule."""
+    try:
+        return validate_job(spec, raw)
+    except JobRejected as exc:
+        violations = [v.model_dump(mode="json") for v in exc.violations]
+        raise ApiError(
+            422, "Failed json sanity check.", str(exc),
+            extra={"violations": violations, "truncated": exc.truncated},
+        ) from None
+
+
+async def _check_limits(svc: Services, owner: str) -> None:
+    wait = svc.limiter.try_acquire(owner)
+    if wait > 0:
+        raise ApiError(429, "Too many submissions.",
+                       f"at most {svc.settings.submit_rate:g} jobs per second "
+                       f"(burst {svc.settings.submit_burst}); retry later",
+                       headers={"Retry-After": retry_after_header(wait)})
+    unfinished = await svc.store.count_unfinished(owner)
+    if unfinished >= svc.settings.max_unfinished_jobs:
+        svc.limiter.refund(owner)
+        raise ApiError(429, "Too many unfinished jobs.",
+                       f"{unfinished} jobs are waiting or running; the limit is "
+                       f"{svc.settings.max_unfinished_jobs}",
+                       headers={"Retry-After": str(svc.settings.unfinished_retry_after_s)})
+
+
+async def submit(
+    svc: Services, owner: str, spec: BackendSpec, raw_job: Any, key: str | None
+) -> JobRecord:
+    """Accept a job. It is QUEUED (or further) when this returns.
+
+    Raises:
+        ApiError: 422 invalid job, 409 key reused with another job, 429 over a limit,
+            503 broker unavailable (the stored job is then ERROR and its key is freed).
+    """
+    payload = validated(spec, raw_job)
+    claim = IdempotencyClaim(key, fingerprint(spec, payload)) if key else None
+    if claim is not None:
+        # A retry of an accepted job answers with that job even when the user is now at a
+        # limit: the retry is not a new submission.
+        existing = await svc.store.find_key(owner, claim.key)
+        if existing is not None:
+            return await _replay(svc, owner, claim, *existing)
+    await _check_limits(svc, owner)
+    job = NewJob(new_job_id(), owner, spec.display_name, payload.to_wire(), RECEIVED_DETAIL)
+    outcome = await svc.store.create_job(job, claim)
+    if isinstance(outcome, KeyConflict):
+        svc.limiter.refund(owner)
+        raise _conflict(outcome.job_id)
+    if isinstance(outcome, Replayed):
+        svc.limiter.refund(owner)
+        return outcome.job
+    assert isinstance(outcome, Created)
+    event = JobSubmitted.create(PRODUCER, job_id=job.job_id, backend=spec.display_name,
+                                owner=owner, payload=job.payload)
+    try:
+        await asyncio.wait_for(svc.publisher.publish(event), PUBLISH_TIMEOUT_S)
+    except (PublishFailed, asyncio.TimeoutError) as exc:
+        log.error("job_not_queued", job_id=job.job_id, error=str(exc)[:500])
+        await svc.store.reject_job(job.job_id, BROKER_DOWN)
+        svc.limiter.refund(owner)
+        raise ApiError(503, "Service unavailable: the job was not queued.", BROKER_DOWN,
+                       headers={"Retry-After": "10"}) from None
+    await svc.store.mark_queued(job.job_id, QUEUED_DETAIL)
+    log.info("job_queued", job_id=job.job_id, backend=spec.display_name, owner=owner)
+    stored = await svc.store.get_job(job.job_id, owner)
+    assert stored is not None
+    return stored
+
+
+async def _replay(
+    svc: Services, owner: str, claim: IdempotencyClaim, stored_fingerprint: str, job_id: str
+) -> JobRecord:
+    if stored_fingerprint != claim.fingerprint:
+        raise _conflict(job_id)
+    job = await svc.store.get_job(job_id, owner)
+    if job is None:  # the key outlived its job; cannot happen with the SQLite store
+        raise _conflict(job_id)
+    return job
+
+
+def _conflict(job_id: str) -> ApiError:
+    return ApiError(409, "Idempotency-Key already used with a different job.",
+                    "send a new Idempotency-Key for a different job", job_id=job_id)
+
+
+async def cancel(svc: Services, job: JobRecord, requested_by: str) -> None:
+    """Ask the spooler to cancel; the job becomes CANCELLED when it confirms (JobCancelled).
+
+    Raises:
+        ApiError: 409 for a finished job, 503 when the request cannot be published.
+    """
+    if job.status.is_final:
+        raise ApiError(409, f"The job is already {job.status.value}.",
+                       "only a job that is waiting or running can be cancelled", job_id=job.job_id)
+    event = JobCancelRequested.create(PRODUCER, job_id=job.job_id, backend=job.backend,
+                                      requested_by=requested_by)
+    try:
+        await asyncio.wait_for(svc.publisher.publish(event), PUBLISH_TIMEOUT_S)
+    except (PublishFailed, asyncio.TimeoutError):
+        raise ApiError(503, "Service unavailable: the cancel request was not sent.",
+                       "the message broker is unreachable; try again", job_id=job.job_id,
+                       headers={"Retry-After": "10"}) from None
+    await svc.store.request_cancel(job.job_id)

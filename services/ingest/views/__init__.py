@@ -1,0 +1,1 @@
+"""HTTP views, split by concern: jobs, control, backends, health, openapi."""
