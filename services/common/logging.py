@@ -42,3 +42,9 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "auto") -> N
     # pika logs every reconnect attempt at ERROR with a traceback; ours already says it once.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("pika").setLevel(logging.CRITICAL)
+
+
+def announce_ready(**details: object) -> None:
+    """Log ``service_ready`` once the service takes work: what `shotline up`, tests and
+    operators wait for."""
+    structlog.get_logger("shotline").info("service_ready", **details)
