@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 
 from services.common.bus import AsyncPublisher, Consumer
-from services.common.logging import configure_logging
+from services.common.logging import announce_ready, configure_logging
 from services.common.settings import load_settings
 from services.ingest.app import create_app
 from services.ingest.events import event_route
@@ -41,10 +41,20 @@ async def serve(settings: IngestSettings, stop: asyncio.Event) -> None:
     thread.start()
     log.info("listening", host=settings.http_host, port=settings.http_port,
              store=str(settings.database), vhost=settings.vhost)
+
+    async def announce_when_consuming() -> None:
+        # The broker may be down at start; the consumer keeps retrying and we announce then.
+        while not await loop.run_in_executor(None, consumer.ready.wait, 1.0):
+            if stop.is_set():
+                return
+        announce_ready(port=settings.http_port)
+
+    announcer = asyncio.create_task(announce_when_consuming())
     try:
         await stop.wait()
     finally:
         log.info("stopping")
+        announcer.cancel()
         consumer.stop()
         # The consumer's last acks need the loop (events are applied on it), so it keeps
         # running while the thread finishes; an executor keeps join() off the loop.
