@@ -33,7 +33,10 @@ async def serve(settings: IngestSettings, stop: asyncio.Event) -> None:
         return consumer.ready.is_set()
 
     app = create_app(settings, store, publisher, broker_ready=consuming)
-    runner = web.AppRunner(app, access_log=None)
+    # A request line or header over aiohttp's default 8 KiB is refused by its HTTP parser with
+    # a plain-text 400 before any of our code runs; at 64 KiB every realistic oversized query
+    # reaches the handlers and gets the JSON error body clients rely on.
+    runner = web.AppRunner(app, access_log=None, max_line_size=65536, max_field_size=65536)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
