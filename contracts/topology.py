@@ -131,7 +131,8 @@ ARCHIVER_SHOTS = QueueSpec(
 )
 RESULTS_PROGRESS = QueueSpec(
     "analysis", "on_job_progress",
-    (any_backend(R.JOB_SPOOLED), any_backend(R.SHOT_ARCHIVED), any_backend(R.JOB_CANCELLED)),
+    (any_backend(R.JOB_SPOOLED), any_backend(R.SHOT_ARCHIVED), any_backend(R.JOB_CANCELLED),
+     any_backend(R.JOB_FAILED)),
     single_active_consumer=True,
     description="Per-job shot bookkeeping; the last archived shot triggers the multi-shot result.",
 )

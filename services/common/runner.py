@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 
 from services.common.bus import Consumer
+from services.common.logging import announce_ready
 
 log = structlog.get_logger(__name__)
 
@@ -29,5 +30,17 @@ def on_termination(stop: Callable[[], None]) -> None:
 def run_consumer(consumer: Consumer) -> None:
     """Block consuming; SIGTERM finishes the message in hand, acks it, then returns."""
     on_termination(consumer.stop)
+    threading.Thread(target=announce_when_ready, args=([consumer.ready], consumer.stopping),
+                     daemon=True).start()
     consumer.run()
     log.info("stopped")
+
+
+def announce_when_ready(parts: Sequence[threading.Event], stopping: Callable[[], bool]) -> None:
+    """Log ``service_ready`` once every part is ready. The broker may be down at start: the
+    parts keep retrying and the announcement follows when they connect."""
+    for ready in parts:
+        while not ready.wait(1.0):
+            if stopping():
+                return
+    announce_ready()

@@ -91,6 +91,9 @@ class Consumer:
         self._inflight_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self) -> None:
         """Ask the loop to finish the messages in hand and return; callable from any thread."""
         self._stop.set()

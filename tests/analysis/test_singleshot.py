@@ -1,0 +1,124 @@
+"""The ShotFinished handler: once per shot whatever the deliveries, failures become JobFailed."""
+
+from __future__ import annotations
+
+import h5py
+import pytest
+
+from contracts.events import JobFailed, ShotAnalysed
+from services.analysis.runner import RoutineWorker
+from services.analysis.singleshot import ShotAnalyser
+from tests.analysis.conftest import analyses_with
+from tests.analysis.fakes import context
+from tests.analysis.shotfiles import build_job, shot_finished
+
+pytestmark = pytest.mark.labscript
+
+
+class CountingWorker(RoutineWorker):
+    """The real worker, counting the routine runs it was asked for."""
+
+    def __init__(self, inner: RoutineWorker) -> None:
+        self.inner, self.requests = inner, 0
+
+    def request(self, payload, timeout_s):
+        self.requests += 1
+        return self.inner.request(payload, timeout_s)
+
+    def start(self) -> None:
+        self.inner.start()
+
+    def stop(self) -> None:
+        pass
+
+
+def test_same_shot_finished_twice_analyses_once(tmp_path, settings, analysislib, worker, publisher):
+    # Given an executed shot and its announcement
+    shot = build_job(tmp_path, "fermions", "job-i", {"experiment_0": 1})["experiment_0"][0]
+    counting = CountingWorker(worker)
+    analyser = ShotAnalyser(settings, analysislib, counting)
+    event = shot_finished(shot)
+    # When it is delivered twice (the second time as a redelivery)
+    analyser(event, context(publisher))
+    with h5py.File(shot.path, "r") as f:
+        first_marker = dict(f["results"].attrs)
+    analyser(event, context(publisher, redelivered=True))
+    # Then the routines ran once, the file is unchanged, and both deliveries confirm the same
+    assert counting.requests == 1
+    with h5py.File(shot.path, "r") as f:
+        assert dict(f["results"].attrs) == first_marker
+    first, second = publisher.of(ShotAnalysed)
+    assert first.memory == second.memory == shot.memory
+    assert first.sha256 == second.sha256 and first.sha256 != shot.sha256
+    assert first.size == second.size
+    assert not publisher.of(JobFailed)
+
+
+def test_failing_routine_fails_the_job_and_the_next_shot_is_analysed(
+        tmp_path, settings, routines_dir, worker, publisher):
+    job = build_job(tmp_path, "rydberg", "job-f", {"experiment_0": 2})["experiment_0"]
+    broken = ShotAnalyser(settings, routines_dir, worker, analyses_with("broken.py"))
+    broken(shot_finished(job[0]), context(publisher))
+    (failed,) = publisher.of(JobFailed)
+    assert failed.stage == "analysis" and failed.job_id == "job-f"
+    assert failed.reason.startswith("experiment_0 shot 0: analysis routine broken raised ValueError")
+    assert not publisher.of(ShotAnalysed)
+    # the same worker (the service) goes on with the next message
+    healthy = ShotAnalyser(settings, routines_dir, worker)
+    healthy(shot_finished(job[1]), context(publisher))
+    (analysed,) = publisher.of(ShotAnalysed)
+    assert analysed.memory == job[1].memory
+
+
+def test_a_hanging_routine_fails_the_shot_by_name(tmp_path, routines_dir, publisher):
+    from services.analysis.settings import AnalysisSettings
+
+    settings = AnalysisSettings(home=tmp_path / "home", analysis_routine_timeout_s=1.0)
+    shot = build_job(tmp_path, "fermions", "job-t", {"experiment_0": 1})["experiment_0"][0]
+    analyser = ShotAnalyser(settings, routines_dir, RoutineWorker("t"), analyses_with("hangs.py"))
+    try:
+        analyser(shot_finished(shot), context(publisher))
+    finally:
+        analyser.close()
+    (failed,) = publisher.of(JobFailed)
+    assert "analysis routine(s) hangs, occupation did not finish within 1 s" in failed.reason
+
+
+def test_a_routine_without_memory_fails_the_shot(tmp_path, settings, routines_dir, worker, publisher):
+    from services.analysis.registry import BackendAnalysis
+
+    spec = {"fermions": BackendAnalysis(("forgets_memory.py",), "forgets_memory.py")}
+    shot = build_job(tmp_path, "fermions", "job-m", {"experiment_0": 1})["experiment_0"][0]
+    ShotAnalyser(settings, routines_dir, worker, spec)(shot_finished(shot), context(publisher))
+    (failed,) = publisher.of(JobFailed)
+    assert "forgets_memory: routine forgets_memory saved no 'memory' result" in failed.reason
+
+
+def test_a_file_changed_since_execution_is_refused(tmp_path, settings, analysislib, worker, publisher):
+    shot = build_job(tmp_path, "fermions", "job-c", {"experiment_0": 1})["experiment_0"][0]
+    with h5py.File(shot.path, "r+") as f:
+        f.attrs["tampered"] = 1
+    ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+    (failed,) = publisher.of(JobFailed)
+    assert "shot file changed since it was executed" in failed.reason
+
+
+def test_a_shot_already_archived_is_just_acknowledged(tmp_path, settings, analysislib, worker, publisher):
+    from services.archiver.layout import archive_path
+    from datetime import date
+
+    shot = build_job(tmp_path, "fermions", "job-a", {"experiment_0": 1})["experiment_0"][0]
+    dest = archive_path(settings.archive_root, "fermions", date(2026, 1, 2), "job-a",
+                        "experiment_0", 0)
+    dest.parent.mkdir(parents=True)
+    shot.path.rename(dest)  # what the archiver did before this late redelivery
+    ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+    assert publisher.events == []
+
+
+def test_a_missing_shot_fails_the_job(tmp_path, settings, analysislib, worker, publisher):
+    shot = build_job(tmp_path, "fermions", "job-g", {"experiment_0": 1})["experiment_0"][0]
+    shot.path.unlink()
+    ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+    (failed,) = publisher.of(JobFailed)
+    assert "does not exist" in failed.reason
