@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 #: The routine files shipped with shotline; synced into the profile's analysislib at start-up.
@@ -38,6 +38,18 @@ ANALYSES: Mapping[str, BackendAnalysis] = {
     "multiqudit": _SIMULATOR,
     "rydberg": _SIMULATOR,
 }
+
+
+def analyses_with_extras(extra: Mapping[str, Sequence[str]],
+                         base: Mapping[str, BackendAnalysis] = ANALYSES) -> dict[str, BackendAnalysis]:
+    """``base`` with a lab's routines appended to the single-shot routines of their backends."""
+    unknown = sorted(set(extra) - set(base))
+    if unknown:
+        raise ValueError(f"extra routines for unknown backends {unknown}; known: {sorted(base)}")
+    return {
+        name: replace(analysis, single_shot=analysis.single_shot + tuple(extra.get(name, ())))
+        for name, analysis in base.items()
+    }
 
 
 def routine_files() -> dict[str, str]:

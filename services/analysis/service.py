@@ -12,7 +12,7 @@ from pathlib import Path
 
 from contracts.topology import ANALYSIS_SHOTS, RESULTS_PROGRESS
 from services.analysis.bookkeeping import JobBook
-from services.analysis.registry import routine_files
+from services.analysis.registry import analyses_with_extras, routine_files
 from services.analysis.results import ResultsKeeper
 from services.analysis.settings import AnalysisSettings
 from services.analysis.singleshot import SERVICE, ShotAnalyser
@@ -31,8 +31,12 @@ def prepare_routines() -> Path:
 
 def build(settings: AnalysisSettings) -> tuple[Consumer, ShotAnalyser, ResultsKeeper]:
     routines_dir = prepare_routines()
-    analyser = ShotAnalyser(settings, routines_dir)
-    keeper = ResultsKeeper(settings, routines_dir, JobBook(settings.state_db))
+    analyses = analyses_with_extras(settings.analysis_extra_routines)
+    missing = [r for a in analyses.values() for r in a.single_shot if not (routines_dir / r).is_file()]
+    if missing:
+        raise SystemExit(f"SHOTLINE_ANALYSIS_EXTRA_ROUTINES names routines not in {routines_dir}: {missing}")
+    analyser = ShotAnalyser(settings, routines_dir, analyses=analyses)
+    keeper = ResultsKeeper(settings, routines_dir, JobBook(settings.state_db), analyses=analyses)
     consumer = Consumer(
         settings.amqp_url, SERVICE,
         [Route(ANALYSIS_SHOTS, analyser), Route(RESULTS_PROGRESS, keeper)],

@@ -20,6 +20,11 @@ class AnalysisSettings(CommonSettings):
         default=600.0, gt=0,
         description="Longest one experiment's DataFrame, CSV and multi-shot routines may take.",
     )
+    analysis_extra_routines: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="A lab's own single-shot routines, per backend, run after shotline's: file "
+        "names in the profile's analysislib, as JSON, e.g. {\"fermions\": [\"check_loading.py\"]}.",
+    )
     analysis_prefetch: int = Field(default=4, ge=1, description="Unacked shots held per process.")
     analysis_state_db: Path | None = Field(
         default=None, description="SQLite file of the per-job bookkeeping; default HOME/analysis/jobs.sqlite3.",
