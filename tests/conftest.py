@@ -8,6 +8,12 @@ import os
 # (its only use in the code) turns both off. It must be set before anything imports labscript.
 os.environ.setdefault("READTHEDOCS", "1")
 
+# The labscript profile must exist before labscript_utils is imported, and h5_lock must come
+# before any h5py import: do both before any test module imports anything.
+from services.spooler.labscript_env import prepare_labscript  # noqa: E402
+
+prepare_labscript()
+
 import socket
 import uuid
 from collections.abc import Iterator

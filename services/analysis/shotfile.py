@@ -30,6 +30,23 @@ class AnalysisState:
     has_results: bool    # some /results group exists (a previous attempt may have got partway)
 
 
+def executor_failure(path: str | Path) -> str | None:
+    """Why the executor failed this shot, or None if it ran: the emulator's recorded error
+    (``/data/emulator@error``), or a camera that marked the shot failed (``failed_shot``, as
+    BLACS's IMAQdx worker does)."""
+    with h5py.File(path, "r") as f:
+        emulator = f.get("data/emulator")
+        error = emulator.attrs.get("error", "") if emulator is not None else ""
+        if isinstance(error, bytes):
+            error = error.decode(errors="replace")
+        if error:
+            return f"the executor could not run the shot: {error}"
+        for name, group in (f.get("images") or {}).items():
+            if bool(group.attrs.get("failed_shot", False)):
+                return f"camera {group.attrs.get('camera', name)!s} reported a failed shot"
+    return None
+
+
 def analysis_state(path: str | Path) -> AnalysisState:
     with h5py.File(path, "r") as f:
         results = f.get("results")

@@ -122,6 +122,10 @@ class ShotAnalyser:
                 return
             self._fail(event, ctx, f"{shot}: shot file {path} does not exist")
             return
+        failure = shotfile.executor_failure(path)
+        if failure is not None:
+            self._fail(event, ctx, f"{shot}: {failure}", stage="execution")
+            return
         try:
             outcome = analyse_shot(path, event.sha256, analysis, self._routines_dir,
                                    self._run_routines, self._settings.lock_dir)
@@ -144,9 +148,9 @@ class ShotAnalyser:
         log.debug("shot_analysed", shot=shot, memory=outcome.memory)
 
     @staticmethod
-    def _fail(event: ShotFinished, ctx: MessageContext, reason: str) -> None:
-        log.error("shot_analysis_failed", reason=reason)
+    def _fail(event: ShotFinished, ctx: MessageContext, reason: str, stage: str = "analysis") -> None:
+        log.error("shot_analysis_failed", reason=reason, stage=stage)
         ctx.publisher.publish(JobFailed.create(
-            SERVICE, job_id=event.job_id, backend=event.backend, stage="analysis",
+            SERVICE, job_id=event.job_id, backend=event.backend, stage=stage,
             reason=reason[:4000],
         ))

@@ -122,3 +122,18 @@ def test_a_missing_shot_fails_the_job(tmp_path, settings, analysislib, worker, p
     ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
     (failed,) = publisher.of(JobFailed)
     assert "does not exist" in failed.reason
+
+
+def test_a_shot_the_executor_could_not_run_fails_the_job_at_execution(tmp_path, settings, analysislib,
+                                                                      worker, publisher):
+    # Given an executed shot on which the emulator recorded a simulation error
+    shot = build_job(tmp_path, "fermions", "job-e", {"experiment_0": 1})["experiment_0"][0]
+    with h5py.File(shot.path, "r+") as f:
+        f.require_group("data/emulator").attrs["error"] = "wire 3 changes after it was measured"
+    # When it is analysed
+    ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+    # Then the job fails at the execution stage with the executor's words, and nothing is analysed
+    (failed,) = publisher.of(JobFailed)
+    assert failed.stage == "execution"
+    assert "experiment_0 shot 0: the executor could not run the shot: wire 3 changes" in failed.reason
+    assert not publisher.of(ShotAnalysed)

@@ -1,0 +1,135 @@
+"""The emulator: a drop-in BLACS for the simulator backends, with a durable queue and outbox."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import structlog
+
+from services.common.logging import announce_ready, configure_logging
+from services.common.runner import on_termination
+from services.common.settings import load_settings
+from services.emulator.settings import EmulatorSettings
+
+log = structlog.get_logger(__name__)
+
+
+class Emulator:
+    """Serves BLACS's port, runs queued shots in order, submits them to lyse (shotwatch)."""
+
+    def __init__(self, settings: EmulatorSettings) -> None:
+        from services.common.labscript_env import prepare_labscript
+
+        prepare_labscript(zlock=False)  # BLACS's stand-in shares no file with a real BLACS
+        from services.emulator.durable_queue import DurableQueue
+
+        self._settings = settings
+        root = settings.home / "emulator"
+        self.queue = DurableQueue(root / "queue")  # accepted, not yet run
+        self.outbox = DurableQueue(root / "outbox")  # run, not yet taken by lyse
+        self._stop = threading.Event()
+        self._server = None
+
+    # -- BLACS protocol ---------------------------------------------------------------------
+    def accept(self, path: str) -> str:
+        from services.emulator.protocol import ADDED
+
+        if path in self.queue:
+            return ADDED  # a hand-over repeated after a spooler restart
+        if self._executed(path):
+            # BLACS would re-run a copy; the emulator re-sends the result instead, so a
+            # repeated hand-over is harmless (downstream is idempotent).
+            if path not in self.outbox:
+                self.outbox.put(path)
+            return "Experiment added successfully: already run, result re-sent\n"
+        self.queue.put(path)
+        return ADDED
+
+    @staticmethod
+    def _executed(path: str) -> bool:
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                return "run time" in f.attrs
+        except OSError:
+            return False
+
+    # -- loops ------------------------------------------------------------------------------
+    def _run_shots(self) -> None:
+        from services.emulator.execute import execute_shot
+
+        while not self._stop.is_set():
+            path = self.queue.head(timeout=0.5)
+            if path is None:
+                continue
+            started = time.time()
+            # The apparatus is busy for the cycle time; data is saved at the end, as BLACS does.
+            self._stop.wait(max(0.0, started + self._settings.emulator_cycle_s - time.time()))
+            if self._stop.is_set():
+                return
+            try:
+                # Run before a crash but not yet moved to the outbox: do not run it twice.
+                memory = "" if self._executed(path) else execute_shot(path, started)
+                log.debug("shot_run", path=path, memory=memory)
+            except Exception:  # a broken file must not stop the apparatus
+                log.exception("shot_failed", path=path)
+            self.outbox.put(path)  # outbox first, so a crash in between re-runs nothing
+            self.queue.pop()
+
+    def _submit(self) -> None:
+        from services.emulator.protocol import submit_to_lyse
+
+        delay = 0.05
+        while not self._stop.is_set():
+            path = self.outbox.head(timeout=0.5)
+            if path is None:
+                continue
+            try:
+                accepted = submit_to_lyse(path, self._settings.lyse_host, self._settings.lyse_port)
+            except Exception as exc:  # lyse/shotwatch away: keep the shot and retry
+                log.warning("lyse_unavailable", error=repr(exc)[:200], retry_in_s=delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            delay = 0.05
+            if not accepted:
+                log.error("lyse_refused_shot", path=path)  # as BLACS: a refusal is final
+            self.outbox.pop()
+
+    def run(self) -> None:
+        from services.emulator.protocol import ExperimentServer
+
+        self._server = ExperimentServer(self._settings.blacs_port, self._settings.bind_address, self.accept)
+        threads = [threading.Thread(target=f, name=n, daemon=True)
+                   for n, f in (("emulator-run", self._run_shots), ("emulator-submit", self._submit))]
+        for thread in threads:
+            thread.start()
+        log.info("serving", port=self._settings.blacs_port, queued=len(self.queue), unsent=len(self.outbox))
+        announce_ready()
+        self._stop.wait()
+        self._server.shutdown()
+        self.queue.wake()
+        self.outbox.wake()
+        for thread in threads:
+            thread.join(10)
+        log.info("stopped")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def run() -> None:
+    """Entry point of ``shotline emulator``."""
+    settings = load_settings(EmulatorSettings)
+    configure_logging("emulator", settings.log_level, settings.log_format)
+    # Our SIGTERM handler must exist before h5_lock's KillLock connects (it chains to it).
+    holder: list[Emulator] = []
+    on_termination(lambda: holder[0].stop() if holder else None)
+    holder.append(Emulator(settings))
+    holder[0].run()
+
+
+if __name__ == "__main__":
+    run()

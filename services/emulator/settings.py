@@ -1,0 +1,18 @@
+"""The emulator's settings: the ports it serves and calls, and the emulated cycle time."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.common.settings import CommonSettings
+
+
+class EmulatorSettings(CommonSettings):
+    """``SHOTLINE_*`` variables of the emulator, read once at start-up."""
+
+    blacs_port: int = Field(default=42517, ge=1, le=65535, description="Port it serves, as BLACS.")
+    bind_address: str = Field(default="tcp://*", description="zmq bind address, as BLACS binds.")
+    lyse_host: str = Field(default="127.0.0.1", description="Where finished shots are submitted.")
+    lyse_port: int = Field(default=42519, ge=1, le=65535, description="lyse (shotwatch) port.")
+    emulator_cycle_s: float = Field(
+        default=0.0, ge=0, description="Wall time one shot takes at least, as on the apparatus.")

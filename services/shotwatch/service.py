@@ -1,0 +1,133 @@
+"""Shotwatch: stands where lyse would, turning each executed shot into a confirmed ShotFinished."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import structlog
+
+from contracts.events import JobFailed, ShotFinished
+from services.common.bus import Publisher
+from services.common.logging import announce_ready, configure_logging
+from services.common.runner import on_termination
+from services.common.settings import load_settings
+from services.shotwatch.announced import AnnouncedShots
+from services.shotwatch.settings import ShotwatchSettings
+from services.shotwatch.shots import NotAShot, candidate_shots, inspect_shot
+
+log = structlog.get_logger(__name__)
+PRODUCER = "shotwatch"
+
+
+def announce(path: str, shots_root: Path, announced: AnnouncedShots, publisher: Publisher) -> None:
+    """Publish ShotFinished (confirmed) for an executed shot, then record it.
+
+    Raises:
+        NotAShot: the file is no executed shot of a shotline job.
+        PublishFailed: the broker did not confirm; the caller must not report success.
+    """
+    shot = inspect_shot(path, shots_root)
+    publisher.publish(ShotFinished.create(
+        PRODUCER, job_id=shot.job_id, backend=shot.backend, experiment=shot.experiment,
+        shot_index=shot.shot_index, path=shot.path, sha256=shot.sha256, size=shot.size))
+    if shot.error:
+        publisher.publish(JobFailed.create(
+            PRODUCER, job_id=shot.job_id, backend=shot.backend, stage="execution",
+            reason=f"{shot.experiment} shot {shot.shot_index}: {shot.error}"[:4000]))
+    announced.add(shot.path, shot.sha256)
+    log.info("shot_finished", job_id=shot.job_id, experiment=shot.experiment, shot=shot.shot_index)
+
+
+def rescan(shots_root: Path, announced: AnnouncedShots, publisher: Publisher) -> int:
+    """Announce executed shots that never were (shotwatch was down when they finished)."""
+    done = announced.paths()
+    count = 0
+    for path in candidate_shots(shots_root):
+        if path in done:
+            continue
+        try:
+            announce(path, shots_root, announced, publisher)
+            count += 1
+        except NotAShot:
+            continue  # not run yet, or not ours
+    return count
+
+
+class Shotwatch:
+    """Serves lyse's analysis-submission port."""
+
+    def __init__(self, settings: ShotwatchSettings) -> None:
+        from services.common.labscript_env import prepare_labscript
+
+        prepare_labscript(zlock=settings.zlock)
+        self._settings = settings
+        self.shots_root = settings.home / "shots"
+        self.announced = AnnouncedShots(settings.home / "shotwatch" / "announced.log")
+        self._local = threading.local()
+        self._stop = threading.Event()
+
+    def _publisher(self) -> Publisher:
+        # zprocess calls the handler from its one server thread; pika wants a publisher per thread.
+        publisher = getattr(self._local, "publisher", None)
+        if publisher is None:
+            publisher = self._local.publisher = Publisher(self._settings.amqp_url, "shotwatch.publisher")
+        return publisher
+
+    def handle(self, request: object) -> str:
+        from labscript_utils.shared_drive import path_to_local
+
+        if request == "hello":
+            return "hello"
+        if isinstance(request, dict) and "filepath" in request:
+            path = request["filepath"]
+            path = path_to_local(path.decode() if isinstance(path, bytes) else str(path))
+            try:
+                announce(path, self.shots_root, self.announced, self._publisher())
+            except NotAShot as exc:
+                log.warning("not_a_shot", reason=str(exc)[:500])
+                return f"error: {exc}"
+            # PublishFailed propagates: the submitter gets no success and keeps the shot.
+            return "added successfully"
+        return ("error: operation not supported. Recognised requests are:\n 'hello'\n "
+                "{'filepath': <some_h5_filepath>}")
+
+    def run(self) -> None:
+        from labscript_utils.ls_zprocess import ZMQServer
+
+        handle = self.handle
+
+        class LyseServer(ZMQServer):
+            def handler(self, request: object) -> str:
+                return handle(request)
+
+        self.shots_root.mkdir(parents=True, exist_ok=True)
+        publisher = Publisher(self._settings.amqp_url, "shotwatch.rescan")
+        try:
+            found = rescan(self.shots_root, self.announced, publisher)
+        finally:
+            publisher.close()
+        server = LyseServer(self._settings.lyse_port, bind_address=self._settings.bind_address)
+        log.info("serving", port=self._settings.lyse_port, rescanned=found)
+        announce_ready()
+        self._stop.wait()
+        server.shutdown()
+        log.info("stopped")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def run() -> None:
+    """Entry point of ``shotline shotwatch``."""
+    settings = load_settings(ShotwatchSettings)
+    configure_logging("shotwatch", settings.log_level, settings.log_format)
+    # Our SIGTERM handler must exist before h5_lock's KillLock connects (it chains to it).
+    holder: list[Shotwatch] = []
+    on_termination(lambda: holder[0].stop() if holder else None)
+    holder.append(Shotwatch(settings))
+    holder[0].run()
+
+
+if __name__ == "__main__":
+    run()

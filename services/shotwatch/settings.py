@@ -1,0 +1,16 @@
+"""Shotwatch's settings: the lyse port it serves in lyse's place."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.common.settings import CommonSettings
+
+
+class ShotwatchSettings(CommonSettings):
+    """``SHOTLINE_*`` variables of shotwatch, read once at start-up."""
+
+    lyse_port: int = Field(default=42519, ge=1, le=65535, description="Port it serves, as lyse.")
+    bind_address: str = Field(default="tcp://*", description="zmq bind address, as lyse binds.")
+    zlock: bool = Field(
+        default=False, description="Lock shot files through zlock, as BLACS does; on with a real BLACS.")

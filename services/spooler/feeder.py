@@ -1,0 +1,129 @@
+"""Hands shots to the executor in order, keeping a bounded window of unfinished shots in it.
+
+Each shot file is derived from its experiment's compiled template just before it is handed
+over, so a cancelled job leaves no files behind and disk use follows the window, not the job.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Literal
+
+import structlog
+
+from contracts.events import JobFailed, JobStatusChanged
+from contracts.status import JobStatus
+from services.common.bus import Publisher, PublishFailed
+from services.spooler.blacs_client import HandoverRefused, submit_shot
+from services.spooler.book import Handover, JobBook
+from services.spooler.compiler import derive_shot, per_shot_attrs_for
+from services.spooler.handlers import PRODUCER
+from services.spooler.progress import shot_executed
+from services.spooler.settings import SpoolerSettings
+
+log = structlog.get_logger(__name__)
+
+
+class Feeder:
+    """The hand-over loop; ``rescan()`` asks it to check handed shots' files once."""
+
+    def __init__(self, settings: SpoolerSettings, book: JobBook) -> None:
+        self._settings = settings
+        self._book = book
+        self._stop = threading.Event()
+        self._rescan = threading.Event()
+        self._rescan.set()  # once at start: events may have been missed while we were down
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._book.changed:
+            self._book.changed.notify_all()
+
+    def rescan(self) -> None:
+        self._rescan.set()
+        with self._book.changed:
+            self._book.changed.notify_all()
+
+    def run(self) -> None:
+        publisher = Publisher(self._settings.amqp_url, "spooler.feeder")
+        try:
+            while not self._stop.is_set():
+                if self._rescan.is_set():
+                    self._rescan.clear()
+                    self._recover_finished()
+                with self._book.changed:
+                    handover = self._book.next_handover(self._settings.handover_window)
+                    if handover is None:
+                        woke = self._book.changed.wait(self._settings.rescan_interval_s)
+                        if not woke and self._book.unfinished_handed():
+                            self._rescan.set()  # no progress for a while: look at the files
+                        continue
+                self._hand_over(handover, publisher)
+        finally:
+            publisher.close()
+
+    def _recover_finished(self) -> None:
+        for job, flat in self._book.unfinished_handed():
+            experiment, shot = job.locate(flat)
+            if shot_executed(experiment.shot_path(shot)):
+                self._book.mark_finished(job.job_id, experiment.name, shot)
+
+    def _hand_over(self, h: Handover, publisher: Publisher) -> None:
+        path = h.experiment.shot_path(h.shot_index)
+        if not os.path.exists(path):
+            try:
+                derive_shot(h.experiment.template, path, per_shot_attrs_for(
+                    h.experiment.experiment_seed, h.experiment.index, h.shot_index))
+            except Exception as exc:  # a lost template or a full disk: the job cannot go on
+                log.exception("derive_failed", path=path)
+                self._fail(h, publisher, f"could not write shot {h.shot_index} of "
+                                         f"{h.experiment.name}: {exc!r}", stage="spooling")
+                return
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                submit_shot(path, self._settings.blacs_host, self._settings.blacs_port,
+                            self._settings.blacs_timeout_s)
+                break
+            except HandoverRefused as exc:
+                self._fail(h, publisher, f"the executor refused shot {h.shot_index} of "
+                                         f"{h.experiment.name}: {exc}")
+                return
+            except Exception as exc:  # TimeoutError, connection trouble: BLACS is away
+                log.warning("executor_unavailable", error=repr(exc)[:300], retry_in_s=delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+        else:
+            return
+        self._book.mark_handed(h.job.job_id)
+        if h.experiment.index == h.job.experiments[-1].index and h.shot_index == h.experiment.n_shots - 1:
+            self._drop_templates(h)
+        if h.first:
+            self._publish(publisher, JobStatusChanged.create(
+                PRODUCER, job_id=h.job.job_id, backend=h.job.backend, status=JobStatus.RUNNING,
+                detail="shots handed to the executor", shots_done=0, shots_total=h.job.planned))
+
+    def _drop_templates(self, h: Handover) -> None:
+        for experiment in h.job.experiments:
+            try:
+                os.unlink(experiment.template)
+            except FileNotFoundError:
+                pass
+
+    def _fail(self, h: Handover, publisher: Publisher, reason: str,
+              stage: Literal["spooling", "execution"] = "execution") -> None:
+        log.error("handover_refused", reason=reason[:500])
+        self._book.fail(h.job.job_id)
+        self._publish(publisher, JobFailed.create(PRODUCER, job_id=h.job.job_id, backend=h.job.backend,
+                                                  stage=stage, reason=reason[:4000]))
+
+    def _publish(self, publisher: Publisher, event: JobStatusChanged | JobFailed) -> None:
+        while not self._stop.is_set():
+            try:
+                publisher.publish(event)
+                return
+            except PublishFailed as exc:  # the broker is away; the fact must not be lost
+                log.warning("publish_retry", error=str(exc)[:300])
+                time.sleep(1.0)

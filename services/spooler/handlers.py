@@ -1,0 +1,115 @@
+"""Thin handlers of the spooler: a submitted job becomes compiled templates in the book; a cancel
+drops the shots not yet handed over."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from contracts.events import (
+    JobCancelled, JobCancelRequested, JobFailed, JobSpooled, JobSubmitted, SpooledExperiment,
+    SpooledShot,
+)
+from contracts.job import experiment_index
+from services.common.bus import MessageContext, Publisher
+from services.spooler.book import ExperimentRecord, JobBook, JobRecord
+from services.spooler.compiler import TemplateRequest
+from services.spooler.shot_globals import experiment_globals, fresh_entropy
+from services.spooler.worker import CompileError, CompileWorker, WorkerCrashed
+
+log = structlog.get_logger(__name__)
+PRODUCER = "spooler"
+
+
+@dataclass(frozen=True)
+class Spooling:
+    """What the job handler works with."""
+
+    book: JobBook
+    worker: CompileWorker
+    shots_root: Path  # SHOTLINE_HOME/shots
+    labscriptlib: Path  # where the sequence scripts live
+
+
+def plan_job(event: JobSubmitted, shots_root: Path, labscriptlib: Path,
+             now: datetime) -> tuple[JobRecord, list[TemplateRequest]]:
+    """The job's record and one template compile per experiment, experiments in numeric order."""
+    entropy = fresh_entropy()  # only used by experiments without a seed
+    job_dir = shots_root / event.backend / event.job_id
+    script = str(labscriptlib / f"sequence_{event.backend}.py")
+    experiments, requests = [], []
+    for name in sorted(event.payload, key=experiment_index):
+        spec: dict[str, Any] = event.payload[name]
+        index = experiment_index(name)
+        g = experiment_globals(event.job_id, event.backend, name, index, spec, entropy)
+        folder = job_dir / name
+        template = str(folder / "template.h5")
+        experiments.append(ExperimentRecord(name, index, g.n_shots, str(folder), template,
+                                            g.experiment_seed))
+        requests.append(TemplateRequest(script, template, event.job_id, name, g, now))
+    return JobRecord(event.job_id, event.backend, experiments), requests
+
+
+def spooled_event(record: JobRecord) -> JobSpooled:
+    return JobSpooled.create(
+        PRODUCER, job_id=record.job_id, backend=record.backend, total_shots=record.planned,
+        experiments=[
+            SpooledExperiment(name=e.name, shots=[SpooledShot(shot_index=k, path=e.shot_path(k))
+                                                  for k in range(e.n_shots)])
+            for e in record.experiments
+        ],
+    )
+
+
+def _compile(worker: CompileWorker, request: TemplateRequest) -> None:
+    try:
+        worker.call("compile_template", request)
+    except WorkerCrashed:
+        log.warning("compile_worker_restarted", experiment=request.experiment)
+        worker.call("compile_template", request)  # once more in a fresh process
+
+
+def on_job_submitted(event: JobSubmitted, publisher: Publisher, spooling: Spooling) -> None:
+    """Compile every experiment's template, record the job, announce JobSpooled."""
+    book = spooling.book
+    known = book.get(event.job_id)
+    if known is not None:  # a redelivery after a crash: the job is already in hand
+        publisher.publish(spooled_event(known))
+        return
+    record, requests = plan_job(event, spooling.shots_root, spooling.labscriptlib, datetime.now())
+    if book.is_cancelled(event.job_id):
+        publisher.publish(JobCancelled.create(PRODUCER, job_id=event.job_id, backend=event.backend,
+                                              shots_dropped=record.planned))
+        return
+    for request in requests:
+        try:
+            _compile(spooling.worker, request)
+        except (CompileError, WorkerCrashed) as exc:
+            shutil.rmtree(Path(request.template).parent.parent, ignore_errors=True)
+            log.warning("job_not_compiled", experiment=request.experiment, reason=str(exc)[:500])
+            publisher.publish(JobFailed.create(
+                PRODUCER, job_id=event.job_id, backend=event.backend, stage="spooling",
+                reason=f"{request.experiment} did not compile: {exc}"[:4000]))
+            return
+    if not book.admit(record):  # cancelled while compiling
+        shutil.rmtree(Path(requests[0].template).parent.parent, ignore_errors=True)
+        publisher.publish(JobCancelled.create(PRODUCER, job_id=event.job_id, backend=event.backend,
+                                              shots_dropped=record.planned))
+        return
+    publisher.publish(spooled_event(record))
+    log.info("job_spooled", experiments=len(record.experiments), shots=record.planned)
+
+
+def on_job_cancel_requested(event: JobCancelRequested, ctx: MessageContext, book: JobBook) -> None:
+    dropped = book.cancel(event.job_id)
+    if dropped is None:
+        log.info("cancel_recorded", detail="job not in hand; dropped when it arrives")
+        return
+    log.info("job_cancelled", shots_dropped=dropped)
+    ctx.publisher.publish(JobCancelled.create(PRODUCER, job_id=event.job_id, backend=event.backend,
+                                              shots_dropped=dropped))

@@ -1,0 +1,12 @@
+"""BLACS connection table of the fermions backend: the same devices its sequence declares."""
+
+import importlib
+import os
+
+_package = os.path.basename(os.path.dirname(os.path.abspath(__file__)))
+apparatus = importlib.import_module(f"labscriptlib.{_package}.shotline_apparatus")
+
+apparatus.declare_devices("fermions")
+
+if __name__ == "__main__":
+    apparatus.run_connection_table()

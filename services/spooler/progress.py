@@ -1,0 +1,91 @@
+"""Which handed-over shots have finished: ShotFinished events, with the shot files as fallback.
+
+The spooler follows ``shot.finished.*`` through an exclusive, server-named queue (nothing to
+name, nothing left behind). Events published while it was not listening are recovered by
+looking for the ``run time`` attribute BLACS writes into an executed shot.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pika
+import pika.exceptions as pex
+import structlog
+
+from contracts.events import ShotFinished, UndecodableEvent, decode_event
+from contracts.topology import EXCHANGE, RoutingKey, any_backend
+from services.common.bus.connection import connection_parameters
+from services.common.bus.declare import declare_exchanges
+
+log = structlog.get_logger(__name__)
+_CONNECTION_ERRORS = (pex.AMQPConnectionError, pex.AMQPChannelError, pex.StreamLostError, OSError)
+
+
+def shot_executed(path: str) -> bool:
+    """Whether the executor ran the shot (BLACS writes ``run time`` when it saves the shot)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "run time" in f.attrs
+    except (OSError, KeyError):
+        return False  # missing, or still being written by the executor
+
+
+class ShotProgress:
+    """Calls ``on_finished(event)`` for every ShotFinished; ``on_connected()`` after (re)connect."""
+
+    def __init__(self, amqp_url: str, on_finished: Callable[[ShotFinished], None],
+                 on_connected: Callable[[], None]) -> None:
+        self._amqp_url = amqp_url
+        self._on_finished = on_finished
+        self._on_connected = on_connected
+        self._stop = threading.Event()
+        self.ready = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                self._listen()
+                delay = 0.2
+            except _CONNECTION_ERRORS as exc:
+                self.ready.clear()
+                log.warning("progress_feed_unavailable", error=repr(exc), retry_in_s=delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _listen(self) -> None:
+        connection = pika.BlockingConnection(connection_parameters(self._amqp_url, "spooler.progress"))
+        try:
+            channel = connection.channel()
+            declare_exchanges(channel)
+            queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+            channel.queue_bind(queue, EXCHANGE, any_backend(RoutingKey.SHOT_FINISHED))
+            channel.basic_consume(queue, self._deliver, auto_ack=True)
+            self.ready.set()
+            self._on_connected()
+            while not self._stop.is_set():
+                connection.process_data_events(time_limit=0.2)
+        finally:
+            self.ready.clear()
+            if connection.is_open:
+                try:
+                    connection.close()
+                except _CONNECTION_ERRORS:
+                    pass
+
+    def _deliver(self, _channel: Any, _method: Any, properties: pika.BasicProperties, body: bytes) -> None:
+        try:
+            event = decode_event(properties.type, body)
+        except UndecodableEvent as exc:
+            log.warning("progress_event_ignored", reason=str(exc)[:300])
+            return
+        if isinstance(event, ShotFinished):
+            self._on_finished(event)

@@ -1,0 +1,34 @@
+"""The spooler's settings: where the executor (BLACS or the emulator) listens and how far ahead to spool."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.common.settings import CommonSettings
+
+
+class SpoolerSettings(CommonSettings):
+    """``SHOTLINE_*`` variables of the spooler, read once at start-up."""
+
+    blacs_host: str = Field(default="127.0.0.1", description="Host of BLACS (or the emulator).")
+    blacs_port: int = Field(default=42517, ge=1, le=65535, description="BLACS experiment-server port.")
+    blacs_timeout_s: float = Field(default=10.0, gt=0, description="Reply timeout of one hand-over.")
+    handover_window: int = Field(
+        default=20, ge=1,
+        description="Shots handed to the executor and not yet finished, at most. Enough to keep it "
+        "busy across the ShotFinished round trip; shots beyond it can still be cancelled.",
+    )
+    jobs_in_hand: int = Field(
+        default=2, ge=1,
+        description="Jobs the spooler holds at once: the running one plus the look-ahead. Further "
+        "jobs stay ready messages in RabbitMQ.",
+    )
+    zlock: bool = Field(
+        default=False,
+        description="Lock shot files through zlock, as BLACS does; on with a real BLACS only.",
+    )
+    rescan_interval_s: float = Field(
+        default=30.0, gt=0,
+        description="How often to check handed-over shot files for 'run time' when no ShotFinished "
+        "arrived (a fallback for events missed while the spooler was down).",
+    )

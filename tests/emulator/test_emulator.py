@@ -1,0 +1,93 @@
+"""The emulator speaks BLACS's protocol, runs shots in order and submits them as BLACS does."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from datetime import datetime
+
+import h5py
+import pytest
+from labscript_utils.ls_zprocess import ZMQServer, zmq_get
+
+from services.common.imaging import read_fluorescence
+from services.emulator.protocol import ADDED, NOT_ACCESSIBLE
+from services.emulator.service import Emulator
+from services.emulator.settings import EmulatorSettings
+from services.spooler.compiler import TemplateRequest, compile_template, derive_shot, per_shot_attrs
+from services.spooler.labscript_env import prepare_labscript
+from services.spooler.shot_globals import experiment_globals
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.labscript
+CIRCUIT = [["load", [0], []], ["load", [2], []], ["measure", [2], []], ["measure", [1], []],
+           ["measure", [0], []]]
+
+
+class FakeLyse(ZMQServer):
+    """lyse's side of the submission: records the shots it is given."""
+
+    def __init__(self, port: int) -> None:
+        self.received: queue.Queue[str] = queue.Queue()
+        super().__init__(port, bind_address="tcp://127.0.0.1")
+
+    def handler(self, request):
+        if request == "hello":
+            return "hello"
+        self.received.put(request["filepath"])
+        return "added successfully"
+
+
+def shots(tmp_path, n: int) -> list[str]:
+    g = experiment_globals("job-e", "fermions", "experiment_0", 0,
+                           {"instructions": CIRCUIT, "num_wires": 8, "shots": n}, 5)
+    script = prepare_labscript().labscriptlib / "sequence_fermions.py"
+    req = TemplateRequest(str(script), str(tmp_path / "template.h5"), "job-e", "experiment_0", g,
+                          datetime.now())
+    compile_template(req)
+    paths = [str(tmp_path / f"{k:04d}.h5") for k in range(n)]
+    for k, path in enumerate(paths):
+        derive_shot(req.template, path, per_shot_attrs(g, k))
+    return paths
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    settings = EmulatorSettings(home=tmp_path / "home", blacs_port=free_port(), lyse_port=free_port(),
+                                bind_address="tcp://127.0.0.1")
+    emu = Emulator(settings)
+    thread = threading.Thread(target=emu.run, daemon=True)
+    thread.start()
+    yield emu, settings
+    emu.stop()
+    thread.join(15)
+
+
+def test_blacs_framing_order_durable_outbox_and_repeats(tmp_path, emulator):
+    emu, settings = emulator
+    paths = shots(tmp_path, 3)
+    # BLACS has no 'hello': it takes it for a file name, as the real one does
+    assert zmq_get(settings.blacs_port, "127.0.0.1", "hello", timeout=10) == NOT_ACCESSIBLE
+    for path in paths:
+        assert zmq_get(settings.blacs_port, "127.0.0.1", path, timeout=10) == ADDED
+    # lyse comes up only now: nothing was lost, and shots arrive in order
+    lyse = FakeLyse(settings.lyse_port)
+    try:
+        assert [lyse.received.get(timeout=30) for _ in paths] == paths
+        with h5py.File(paths[0], "r") as f:
+            run_time = f.attrs["run time"]
+        # A repeated hand-over (spooler restart) re-sends the result instead of running again
+        assert "added successfully" in zmq_get(settings.blacs_port, "127.0.0.1", paths[0], timeout=10)
+        assert lyse.received.get(timeout=30) == paths[0]
+    finally:
+        lyse.shutdown()
+    with h5py.File(paths[0], "r") as f:
+        assert f.attrs["run time"] == run_time
+    for path in paths:
+        with h5py.File(path, "r") as f:
+            assert f["data/emulator"].attrs["memory"] == "1 0 1"
+            image = f["images/top/fluorescence/atoms"]
+            assert read_fluorescence(image[()]) == [1, 0, 1]
+            assert {"CLASS", "IMAGE_VERSION", "IMAGE_SUBCLASS", "IMAGE_WHITE_IS_ZERO"} <= set(image.attrs)
+            assert f["images/top"].attrs["camera"] == "camera"
+    assert len(emu.queue) == 0

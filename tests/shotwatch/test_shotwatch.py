@@ -1,0 +1,90 @@
+"""Shotwatch answers lyse's protocol and announces executed shots with a confirmed ShotFinished."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import datetime
+
+import pytest
+from labscript_utils.ls_zprocess import zmq_get
+
+from contracts.events import ShotFinished
+from services.emulator.execute import execute_shot
+from services.shotwatch.service import Shotwatch
+from services.shotwatch.settings import ShotwatchSettings
+from services.shotwatch.shots import sha256_of
+from services.spooler.compiler import TemplateRequest, compile_template, derive_shot, per_shot_attrs
+from services.spooler.labscript_env import prepare_labscript
+from services.spooler.shot_globals import experiment_globals
+from tests.conftest import free_port
+from tests.spooler.harness import Tap, declare_topology, of
+
+pytestmark = [pytest.mark.rabbit, pytest.mark.labscript]
+
+
+def executed_shots(home, n: int, run: bool = True) -> list[str]:
+    folder = home / "shots" / "fermions" / "job-s" / "experiment_0"
+    folder.mkdir(parents=True)
+    g = experiment_globals("job-s", "fermions", "experiment_0", 0, {
+        "instructions": [["load", [1], []], ["measure", [1], []]], "num_wires": 8, "shots": n}, 3)
+    script = prepare_labscript().labscriptlib / "sequence_fermions.py"
+    req = TemplateRequest(str(script), str(folder / "template.h5"), "job-s", "experiment_0", g,
+                          datetime.now())
+    compile_template(req)
+    paths = [str(folder / f"{k:04d}.h5") for k in range(n)]
+    for k, path in enumerate(paths):
+        derive_shot(req.template, path, per_shot_attrs(g, k))
+        if run:
+            execute_shot(path, 0.0)
+    return paths
+
+
+def start(settings: ShotwatchSettings):
+    watch = Shotwatch(settings)
+    thread = threading.Thread(target=watch.run, daemon=True)
+    thread.start()
+    return watch, thread
+
+
+def test_lyse_framing_and_confirmed_announcement(tmp_path, amqp_url):
+    declare_topology(amqp_url)
+    tap = Tap(amqp_url, "shot.finished.*")
+    home = tmp_path / "home"
+    announced_before, fresh = executed_shots(home, 2)
+    settings = ShotwatchSettings(home=home, amqp_url=amqp_url, lyse_port=free_port(),
+                                 bind_address="tcp://127.0.0.1")
+    (home / "shotwatch").mkdir(parents=True)
+    (home / "shotwatch" / "announced.log").write_text(f"{announced_before} {sha256_of(announced_before)[0]}\n")
+    watch, thread = start(settings)
+    try:
+        # On start it announces the executed shot it never announced, and only that one
+        (rescanned,) = tap.collect(lambda seen: len(seen) == 1, timeout=20)
+        assert rescanned.path == fresh
+        port = settings.lyse_port
+        assert zmq_get(port, "127.0.0.1", "hello", timeout=10) == "hello"
+        assert zmq_get(port, "127.0.0.1", {"filepath": announced_before}, timeout=10) == "added successfully"
+        (event,) = tap.collect(lambda seen: len(seen) == 1, timeout=20)
+        assert isinstance(event, ShotFinished)
+        assert (event.job_id, event.backend, event.experiment, event.shot_index) == ("job-s", "fermions", "experiment_0", 0)
+        assert (event.sha256, event.size) == sha256_of(announced_before)
+        # Anything else is refused with a reason, as lyse refuses unknown requests
+        stray = tmp_path / "stray.h5"
+        shutil.copy(fresh, stray)
+        assert zmq_get(port, "127.0.0.1", {"filepath": str(stray)}, timeout=10).startswith("error:")
+        assert zmq_get(port, "127.0.0.1", "get dataframe", timeout=10).startswith("error:")
+    finally:
+        watch.stop()
+        thread.join(15)
+        tap.close()
+    assert not of(list(tap.events.queue), ShotFinished)
+
+
+def test_unexecuted_shot_is_not_announced(tmp_path, amqp_url):
+    declare_topology(amqp_url)
+    home = tmp_path / "home"
+    (path,) = executed_shots(home, 1, run=False)
+    settings = ShotwatchSettings(home=home, amqp_url=amqp_url, lyse_port=free_port())
+    watch = Shotwatch(settings)
+    reply = watch.handle({"filepath": path})
+    assert reply.startswith("error:") and "has not been run" in reply
