@@ -60,6 +60,8 @@ class QueueSpec:
     #: One consumer at a time (a standby waits): for the apparatus-bound spooler.
     single_active_consumer: bool = False
     description: str = ""
+    #: Deliveries (failed or handed back) before the broker dead-letters a message.
+    delivery_limit: int = DELIVERY_LIMIT
     arguments: dict[str, object] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -115,6 +117,10 @@ SPOOLER_JOBS = QueueSpec(
     "spooler", "on_job_submitted", (any_backend(R.JOB_SUBMITTED),),
     single_active_consumer=True,
     description="Jobs waiting to be compiled into shots; ready messages are the job queue.",
+    # The spooler hands a waiting job back every ~25 min while the apparatus is busy (it must
+    # not hold it past the consumer timeout), and each hand-back counts as a delivery: 1000
+    # allows ~2 weeks of waiting. Its intake parks real poison in the DLQ itself.
+    delivery_limit=1000,
 )
 SPOOLER_CANCELS = QueueSpec(
     "spooler", "on_job_cancel_requested", (any_backend(R.JOB_CANCEL_REQUESTED),),
@@ -154,11 +160,17 @@ QUEUES: Final[tuple[QueueSpec, ...]] = (
 
 def policies(vhost: str) -> list[dict[str, object]]:
     """Broker policies every shotline vhost carries: the delivery limit of the work queues."""
-    pattern = "^(" + "|".join(q.name.replace(".", r"\.") for q in QUEUES) + ")$"
-    return [{
-        "vhost": vhost, "name": "shotline-work-queues", "pattern": pattern, "apply-to": "queues",
-        "priority": 10, "definition": {"delivery-limit": DELIVERY_LIMIT},
-    }]
+    by_limit: dict[int, list[QueueSpec]] = {}
+    for spec in QUEUES:
+        by_limit.setdefault(spec.delivery_limit, []).append(spec)
+    return [
+        {
+            "vhost": vhost, "name": f"shotline-delivery-limit-{limit}",
+            "pattern": "^(" + "|".join(q.name.replace(".", r"\.") for q in specs) + ")$",
+            "apply-to": "queues", "priority": 10, "definition": {"delivery-limit": limit},
+        }
+        for limit, specs in sorted(by_limit.items())
+    ]
 
 
 def queue(name: str) -> QueueSpec:

@@ -1,16 +1,21 @@
 """Taking jobs off ``SPOOLER_JOBS`` only while there is room: bounded look-ahead, short acks.
 
-The common ``Consumer`` acks when its handler returns, so with prefetch 1 the next job would be
-delivered at once. Here a job is acked as soon as it is compiled and recorded (never held near
-the broker's 30-min consumer timeout), and when the book has no room the consumer is cancelled
-*before* that ack goes out, so the following jobs stay ready messages in the queue. Consumption
-resumes when a job in hand finishes. Note for a standby spooler: while this one is paused the
-queue has no consumer from it, so single-active-consumer hands the queue to the standby.
+A job is acked as soon as it is compiled and recorded in the spooler's durable book, so no
+message is held for the length of a run. When the book is full (the running job plus the
+look-ahead), the next delivered job is *held*: not processed and not acked, which with prefetch 1
+keeps every later job a ready message in the queue. The consumer stays registered throughout,
+so single-active-consumer keeps a standby spooler waiting instead of handing it the queue.
+A hold never outlasts ``hold_limit_s`` (kept below the broker's consumer timeout): the job is
+then handed back (reject + requeue) and comes back to this consumer, which is why the jobs queue
+has a generous delivery limit (``contracts.topology``). On RabbitMQ 3.x a requeued message goes
+to the *back* of a quorum queue, so a renewal (or a spooler stop) moves the held job behind the
+others: deploy/rabbitmq/rabbitmq.conf raises the consumer timeout so renewals stay rare.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -34,8 +39,11 @@ JobHandler = Callable[[JobSubmitted, Publisher], None]
 class JobIntake:
     """Consumes job submissions one at a time while ``has_room()``; ``run`` blocks until ``stop``."""
 
-    def __init__(self, amqp_url: str, handler: JobHandler, has_room: Callable[[], bool]) -> None:
+    def __init__(self, amqp_url: str, handler: JobHandler, has_room: Callable[[], bool],
+                 hold_limit_s: float = 1500.0) -> None:
         self._amqp_url = amqp_url
+        self._hold_limit_s = hold_limit_s
+        self.renewals = 0  # holds handed back at the limit (observability, tests)
         self._handler = handler
         self._has_room = has_room
         self._stop = threading.Event()
@@ -67,33 +75,40 @@ class JobIntake:
             channel = connection.channel()
             declare_queues(channel, [SPOOLER_JOBS])
             channel.basic_qos(prefetch_count=1)
-            tag: str | None = None
+            channel.basic_consume(SPOOLER_JOBS.name, self._deliver)
+            held: tuple[Any, pika.BasicProperties, bytes, float] | None = None
             inflight: tuple[Any, Future[str]] | None = None
             self.ready.set()
             while not self._stop.is_set() or inflight is not None:
-                if tag is None and inflight is None and not self._stop.is_set() and self._has_room():
-                    tag = channel.basic_consume(SPOOLER_JOBS.name, self._deliver)
-                    log.debug("intake_resumed")
                 connection.process_data_events(time_limit=0.05 if inflight else 0.2)
-                if inflight is None and self._delivered is not None:
-                    method, properties, body = self._delivered
+                if held is None and self._delivered is not None:
+                    held = (*self._delivered, time.monotonic())
                     self._delivered = None
-                    inflight = (method, self._worker.submit(self._handle, properties, body))
+                if inflight is None and held is not None and not self._stop.is_set():
+                    method, properties, body, since = held
+                    if self._has_room():
+                        inflight = (method, self._worker.submit(self._handle, properties, body))
+                        held = None
+                    elif time.monotonic() - since > self._hold_limit_s:
+                        # Hand it back before the broker's consumer timeout would; it returns
+                        # to this consumer at once and the hold starts over.
+                        channel.basic_reject(method.delivery_tag, requeue=True)
+                        self.renewals += 1
+                        log.info("intake_hold_renewed", held_s=round(time.monotonic() - since))
+                        held = None
                 if inflight is not None and inflight[1].done():
                     method, future = inflight
                     inflight = None
                     fate = future.result()
-                    if tag is not None and (self._stop.is_set() or not self._has_room()):
-                        # Cancel before the ack: prefetch 1 means nothing else is on its way.
-                        channel.basic_cancel(tag)
-                        tag = None
-                        log.info("intake_paused", reason="no room" if not self._stop.is_set() else "stopping")
                     if fate == "ack":
                         channel.basic_ack(method.delivery_tag)
                     else:
                         channel.basic_reject(method.delivery_tag, requeue=(fate == "requeue"))
+            if held is not None:  # stopping: the held job goes back to the queue for the next spooler
+                channel.basic_reject(held[0].delivery_tag, requeue=True)
         finally:
             self.ready.clear()
+            self._delivered = None
             if connection.is_open:
                 try:
                     connection.close()

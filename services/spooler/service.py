@@ -39,7 +39,7 @@ class Spooler:
         spooling = Spooling(self.book, self.worker, settings.home / "shots", profile.labscriptlib)
         self.feeder = Feeder(settings, self.book)
         self.intake = JobIntake(settings.amqp_url, lambda e, p: on_job_submitted(e, p, spooling),
-                                self.book.has_room)
+                                self.book.has_room, settings.intake_hold_s)
         self.cancels = Consumer(settings.amqp_url, "spooler", [
             Route(SPOOLER_CANCELS, lambda e, ctx: on_job_cancel_requested(e, ctx, self.book))])
         self.progress = ShotProgress(

@@ -23,6 +23,12 @@ class SpoolerSettings(CommonSettings):
         description="Jobs the spooler holds at once: the running one plus the look-ahead. Further "
         "jobs stay ready messages in RabbitMQ.",
     )
+    intake_hold_s: float = Field(
+        default=1500.0, gt=0,
+        description="Longest a waiting job is held unacked while the book is full before it is "
+        "handed back and redelivered; must stay below the broker's consumer_timeout (30 min by "
+        "default, 6 h in deploy/rabbitmq/rabbitmq.conf).",
+    )
     zlock: bool = Field(
         default=False,
         description="Lock shot files through zlock, as BLACS does; on with a real BLACS only.",
