@@ -154,7 +154,7 @@ def rabbitmq_definitions() -> dict[str, Any]:
         queues.append({"name": q.dead_letter_queue, "vhost": vh, "durable": True, "auto_delete": False,
                        "arguments": {"x-queue-type": "quorum"}})
         queues.append({"name": q.retry_queue, "vhost": vh, "durable": True, "auto_delete": False,
-                       "arguments": {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": q.name}})
+                       "arguments": q.retry_arguments})
         for pattern in q.bindings:
             bindings.append({"source": EXCHANGE, "vhost": vh, "destination": q.name, "destination_type": "queue",
                              "routing_key": pattern, "arguments": {}})

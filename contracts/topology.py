@@ -91,6 +91,19 @@ class QueueSpec:
         """Delay buffer for transient failures; expired messages go back to the work queue."""
         return f"{self.name}.retry"
 
+    @property
+    def retry_arguments(self) -> dict[str, object]:
+        """The retry buffer is a quorum queue whose messages carry a per-message TTL (the
+        backoff) and, once expired, are dead-lettered through the default exchange back into the
+        work queue, at least once, so a retried message is never dropped on its way back."""
+        return {
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.name,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+
     def binds(self, key: str) -> bool:
         """Whether a message published with ``key`` reaches this queue (topic semantics)."""
         return any(topic_matches(pattern, key) for pattern in self.bindings)

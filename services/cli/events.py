@@ -24,7 +24,7 @@ def format_event(routing_key: str, type_name: str | None, body: bytes) -> str:
         event = json.loads(body)
     except ValueError:
         event = {"undecodable": body[:200].decode(errors="replace")}
-    return json.dumps({"routing_key": routing_key, "type": type_name, "event": event}, sort_keys=True)
+    return json.dumps({"routing_key": routing_key, "type": type_name, "event": event})
 
 
 def follow(pattern: str, count: int = 0, settings: CommonSettings | None = None) -> int:

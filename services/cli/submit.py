@@ -52,7 +52,8 @@ def submit(args: argparse.Namespace) -> int:
         while time.monotonic() < deadline:
             code, status = _call(f"{api}/get_job_status?{query}")
             state = status.get("status", "?")
-            match = _PROGRESS.search(status.get("detail", ""))
+            # RUNNING details say "N of M shots done"; QUEUED ones "position N of M" (no progress).
+            match = _PROGRESS.search(status.get("detail", "")) if state == "RUNNING" else None
             if match:
                 done, total = map(int, match.groups())
                 bar.total = total

@@ -39,6 +39,8 @@ def service_command(name: str) -> list[str]:
 def _spawn(child: Child, command: Callable[[str], list[str]]) -> None:
     env = dict(os.environ)
     env.setdefault("READTHEDOCS", "1")  # no zlock daemon for the labscript libraries
+    # Children write to our pipe, not a terminal: tell them what the operator is looking at.
+    env.setdefault("SHOTLINE_LOG_FORMAT", "console" if sys.stdout.isatty() else "json")
     child.process = subprocess.Popen(
         command(child.name),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, bufsize=0,

@@ -30,6 +30,16 @@ class CommonSettings(BaseSettings):
         description="Queues a service declares at connect: 'all' (development) or only its "
         "'own' (a broker loaded with deploy/rabbitmq/definitions.json and per-service users).",
     )
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535,
+        description="Port of this service's Prometheus /metrics; 0 turns it off. Each service "
+        "has its own default (ingest 9301, spooler 9302, emulator 9303, shotwatch 9304, "
+        "analysis 9305, archiver 9306), so one host runs them all without clashes.",
+    )
+    metrics_host: str = Field(
+        default="0.0.0.0",
+        description="Address /metrics binds to; 127.0.0.1 keeps it off the network.",
+    )
     management_url: str = Field(
         default="http://127.0.0.1:15672",
         description="RabbitMQ management API, used only by operator tools and tests.",

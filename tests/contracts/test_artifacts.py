@@ -9,6 +9,7 @@ import pytest
 from contracts.artifacts import DEFINITIONS, ROOT, rabbitmq_definitions, rendered
 from contracts.topology import QUEUES
 from services.common.bus.declare import declare_queues
+from tests.conftest import wait_until
 
 
 @pytest.mark.parametrize("path", sorted(rendered()), ids=lambda p: str(p.relative_to(ROOT)))
@@ -25,7 +26,11 @@ def test_definitions_declare_every_queue_as_the_code_does():
         assert by_name[spec.dead_letter_queue]["arguments"]["x-queue-type"] == "quorum"
         bound = {b["routing_key"] for b in defs["bindings"] if b["destination"] == spec.name}
         assert bound == set(spec.bindings)
-    assert defs["policies"][0]["definition"]["delivery-limit"] >= 1
+    import re
+    for spec in QUEUES:
+        matching = [p for p in defs["policies"] if re.fullmatch(p["pattern"], spec.name)]
+        assert [p["definition"]["delivery-limit"] for p in matching] == [spec.delivery_limit]
+        assert not any(re.fullmatch(p["pattern"], spec.dead_letter_queue) for p in defs["policies"])
     users = {u["name"] for u in defs["users"]}
     assert {"ingest", "spooler", "shotwatch", "analysis", "archiver"} <= users
 
@@ -43,7 +48,12 @@ def test_definitions_load_into_a_broker_and_match_what_services_declare(manageme
     connection = pika.BlockingConnection(pika.URLParameters(bare_amqp_url))
     declare_queues(connection.channel(), QUEUES)
     connection.close()
-    # Then every work queue and DLQ is a quorum queue
+    # Then every work queue, DLQ and retry buffer is a quorum queue; delivery limits in force
     for spec in QUEUES:
-        assert management.queue(vhost, spec.name)["type"] == "quorum"
+        # The management API fills in policy fields with its next stats pass: no signal to wait on.
+        info = wait_until(lambda: (q := management.queue(vhost, spec.name)).get(
+            "effective_policy_definition") and q, what=f"policy on {spec.name}")
+        assert info["type"] == "quorum"
+        assert info["effective_policy_definition"]["delivery-limit"] == spec.delivery_limit
         assert management.queue(vhost, spec.dead_letter_queue)["type"] == "quorum"
+        assert management.queue(vhost, spec.retry_queue)["type"] == "quorum"

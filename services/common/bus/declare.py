@@ -22,13 +22,8 @@ def declare_queues(channel: BlockingChannel, queues: Iterable[QueueSpec]) -> Non
             spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
         )
         channel.queue_bind(spec.dead_letter_queue, DEAD_LETTER_EXCHANGE, spec.dead_letter_queue)
-        # Retry buffer: a classic queue whose messages carry a per-message TTL and, once
-        # expired, are dead-lettered through the default exchange back into the work queue.
-        channel.queue_declare(
-            spec.retry_queue,
-            durable=True,
-            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": spec.name},
-        )
+        channel.queue_declare(spec.retry_queue, durable=True, arguments=dict(spec.retry_arguments))
         channel.queue_declare(spec.name, durable=True, arguments=dict(spec.arguments))
         for pattern in spec.bindings:
             channel.queue_bind(spec.name, EXCHANGE, pattern)
+
