@@ -3,106 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from enum import StrEnum
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from contracts.backends.hilbert import hilbert_dimension
 from contracts.backends.spec import BackendSpec, InstructionSpec
-from contracts.job import MAX_NAME_LENGTH, Experiment, Instruction, JobPayload, experiment_index
+from contracts.job import Experiment, Instruction, JobPayload, experiment_index
+from contracts.violations import MAX_VIOLATIONS, JobRejected, Rule, Violation, ViolationCollector
 
-MAX_VIOLATIONS = 20
-
-
-class Rule(StrEnum):
-    """Stable codes for the rule a job broke; clients and tests may match on them."""
-
-    MALFORMED = "malformed"  # not the job/experiment/instruction shape at all
-    EMPTY_JOB = "empty_job"
-    EXPERIMENT_KEY = "experiment_key"
-    EXPERIMENT_LIMIT = "experiment_limit"
-    TOO_MANY_INSTRUCTIONS = "too_many_instructions"
-    SHOTS_LIMIT = "shots_limit"
-    NUM_WIRES = "num_wires"
-    WIRE_ORDER = "wire_order"
-    UNKNOWN_INSTRUCTION = "unknown_instruction"
-    WIRE_COUNT = "wire_count"
-    WIRE_RANGE = "wire_range"
-    COUPLING_MAP = "coupling_map"
-    PARAM_COUNT = "param_count"
-    PARAM_TYPE = "param_type"
-    PARAM_RANGE = "param_range"
-    NOT_FINITE = "not_finite"
-    HILBERT_DIMENSION = "hilbert_dimension"
-
-
-class Violation(BaseModel):
-    """One broken rule, located by experiment key and instruction index."""
-
-    model_config = ConfigDict(frozen=True)
-
-    experiment: str | None = Field(
-        description="Experiment key, or None for a job-level violation.", examples=["experiment_3"]
-    )
-    instruction_index: int | None = Field(
-        description="0-based index into the experiment's instructions, or None.", examples=[2]
-    )
-    rule: Rule = Field(description="Stable rule code.", examples=["coupling_map"])
-    message: str = Field(
-        description="Human-readable; names the experiment, instruction and rule.",
-        examples=[
-            "experiment_3, instruction 2 (fhop): wires [0, 1, 2, 5] are not in the coupling map "
-            "[[0,1,2,3],[2,3,4,5],[4,5,6,7]]"
-        ],
-    )
-
-    def __str__(self) -> str:
-        return f"{self.message} [{self.rule}]"
-
-
-class JobRejected(Exception):
-    """The job breaks at least one rule; `violations` holds the first MAX_VIOLATIONS."""
-
-    def __init__(self, violations: Sequence[Violation], truncated: bool = False) -> None:
-        self.violations = tuple(violations)
-        self.truncated = truncated
-        more = f"; ... (only the first {MAX_VIOLATIONS} shown)" if truncated else ""
-        super().__init__("; ".join(str(v) for v in self.violations) + more)
-
-
-class _Collector:
-    def __init__(self) -> None:
-        self.violations: list[Violation] = []
-        self.truncated = False
-
-    @property
-    def full(self) -> bool:
-        return len(self.violations) >= MAX_VIOLATIONS
-
-    def add(self, experiment: str | None, index: int | None, rule: Rule, message: str,
-            name: str | None = None) -> None:
-        if self.full:
-            self.truncated = True
-            return
-        where = _where(experiment, index, name)
-        self.violations.append(Violation(
-            experiment=experiment, instruction_index=index, rule=rule,
-            message=f"{where}: {message}" if where else message,
-        ))
-
-    def add_at(self, key: str, index: int, name: str, rule: Rule, message: str) -> None:
-        self.add(key, index, rule, message, name)
-
-
-def _where(experiment: str | None, index: int | None, name: str | None) -> str:
-    if experiment is None:
-        return ""
-    if index is None:
-        return experiment
-    return f"{experiment}, instruction {index}" + (f" ({name[:MAX_NAME_LENGTH]})" if name else "")
-
+__all__ = ["MAX_VIOLATIONS", "JobRejected", "Rule", "Violation", "validate_job"]
 
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
@@ -117,7 +28,7 @@ def validate_job(spec: BackendSpec, raw: Any) -> JobPayload:
     Raises:
         JobRejected: with up to MAX_VIOLATIONS violations, in job order.
     """
-    out = _Collector()
+    out = ViolationCollector()
     if not isinstance(raw, Mapping):
         out.add(None, None, Rule.MALFORMED, "a job must be a JSON object of experiment_<n> keys")
         raise JobRejected(out.violations)
@@ -148,7 +59,7 @@ def validate_job(spec: BackendSpec, raw: Any) -> JobPayload:
     return JobPayload(experiments)
 
 
-def _check_key(spec: BackendSpec, key: Any, out: _Collector) -> bool:
+def _check_key(spec: BackendSpec, key: Any, out: ViolationCollector) -> bool:
     if not isinstance(key, str):
         out.add(None, None, Rule.EXPERIMENT_KEY, f"experiment key {key!r} is not a string")
         return False
@@ -166,7 +77,7 @@ def _check_key(spec: BackendSpec, key: Any, out: _Collector) -> bool:
     return True
 
 
-def _parse_experiment(key: str, body: Any, out: _Collector) -> Experiment | None:
+def _parse_experiment(key: str, body: Any, out: ViolationCollector) -> Experiment | None:
     if not isinstance(body, Mapping):
         out.add(key, None, Rule.MALFORMED, "an experiment must be a JSON object")
         return None
@@ -196,7 +107,7 @@ def _split_multi_wire_loads(experiment: Experiment) -> Experiment:
     return experiment.model_copy(update={"instructions": split})
 
 
-def _add_schema_error(key: str, body: Mapping[str, Any], detail: Any, out: _Collector) -> None:
+def _add_schema_error(key: str, body: Mapping[str, Any], detail: Any, out: ViolationCollector) -> None:
     loc: tuple[Any, ...] = detail["loc"]
     kind: str = detail["type"]
     field = ".".join(str(part) for part in loc)
@@ -234,7 +145,7 @@ def _raw_name(body: Mapping[str, Any], index: int) -> str:
 
 
 def _check_experiment(
-    spec: BackendSpec, key: str, experiment: Experiment, out: _Collector
+    spec: BackendSpec, key: str, experiment: Experiment, out: ViolationCollector
 ) -> Experiment | None:
     before = len(out.violations)
     if experiment.shots > spec.max_shots:
@@ -274,7 +185,7 @@ def _check_experiment(
 
 
 def _check_instruction(
-    spec: BackendSpec, key: str, index: int, ins: Instruction, out: _Collector
+    spec: BackendSpec, key: str, index: int, ins: Instruction, out: ViolationCollector
 ) -> Instruction | None:
     rules = spec.instruction(ins.name)
     if rules is None:
@@ -298,7 +209,7 @@ def _unknown(spec: BackendSpec, name: str) -> str:
 
 def _check_wires(
     spec: BackendSpec, rules: InstructionSpec, key: str, index: int, ins: Instruction,
-    out: _Collector,
+    out: ViolationCollector,
 ) -> None:
     wires = list(ins.wires)
     if not rules.min_wires <= len(wires) <= rules.max_wires:
@@ -322,7 +233,7 @@ def _check_wires(
 
 
 def _check_params(
-    rules: InstructionSpec, key: str, index: int, ins: Instruction, out: _Collector
+    rules: InstructionSpec, key: str, index: int, ins: Instruction, out: ViolationCollector
 ) -> tuple[int | float, ...] | None:
     params = list(ins.params)
     if not rules.required_params <= len(params) <= len(rules.params):
