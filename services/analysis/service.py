@@ -19,6 +19,7 @@ from services.analysis.singleshot import SERVICE, ShotAnalyser
 from services.common.bus import Consumer, Route
 from services.common.labscript_profile import ensure_profile
 from services.common.logging import configure_logging
+from services.common.metrics import serve_metrics
 from services.common.runner import run_consumer
 from services.common.settings import load_settings
 
@@ -48,6 +49,7 @@ def build(settings: AnalysisSettings) -> tuple[Consumer, ShotAnalyser, ResultsKe
 def run() -> None:
     settings = load_settings(AnalysisSettings)
     configure_logging(SERVICE, settings.log_level, settings.log_format)
+    serve_metrics(settings.metrics_port, settings.metrics_host)
     consumer, analyser, keeper = build(settings)
     analyser.warm_up()  # import lyse before the first shot arrives, not while it waits
     try:

@@ -12,6 +12,9 @@ from services.common.settings import CommonSettings
 class AnalysisSettings(CommonSettings):
     """Read once at start-up from ``SHOTLINE_*`` variables; passed down explicitly."""
 
+    metrics_port: int = Field(default=9305, ge=0, le=65535,
+                              description="Port of /metrics (0: off).")
+
     analysis_routine_timeout_s: float = Field(
         default=30.0, gt=0,
         description="Longest a shot's single-shot routines may take before the shot fails.",

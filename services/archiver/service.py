@@ -20,6 +20,7 @@ from services.archiver.protocol import (
 from services.archiver.settings import ArchiverSettings
 from services.common.bus import Consumer, MessageContext, Route, TransientError
 from services.common.logging import configure_logging
+from services.common.metrics import ARCHIVE_BYTES, serve_metrics
 from services.common.runner import run_consumer
 from services.common.settings import load_settings
 
@@ -75,6 +76,8 @@ class ShotArchiver:
             return
         if archived.already:
             log.info("shot_already_archived", shot=shot, path=str(archived.path))
+        else:  # a redelivery wrote nothing new
+            ARCHIVE_BYTES.inc(archived.size)
         ctx.publisher.publish(ShotArchived.create(
             SERVICE, job_id=event.job_id, backend=event.backend, experiment=event.experiment,
             shot_index=event.shot_index, path=str(archived.path), sha256=archived.sha256,
@@ -103,5 +106,6 @@ def build_consumer(settings: ArchiverSettings) -> Consumer:
 def run() -> None:
     settings = load_settings(ArchiverSettings)
     configure_logging(SERVICE, settings.log_level, settings.log_format)
+    serve_metrics(settings.metrics_port, settings.metrics_host)
     run_consumer(build_consumer(settings))
 

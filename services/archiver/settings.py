@@ -12,6 +12,9 @@ from services.common.settings import CommonSettings
 class ArchiverSettings(CommonSettings):
     """Read once at start-up from ``SHOTLINE_*`` variables; passed down explicitly."""
 
+    metrics_port: int = Field(default=9306, ge=0, le=65535,
+                              description="Port of /metrics (0: off).")
+
     sds_root: Path | None = Field(
         default=None,
         description="Root of the SDS archive (a mount point; it must exist, it is never created). "

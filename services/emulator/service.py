@@ -8,6 +8,7 @@ import time
 import structlog
 
 from services.common.logging import announce_ready, configure_logging
+from services.common.metrics import BusyClock, serve_metrics
 from services.common.runner import on_termination
 from services.common.settings import load_settings
 from services.emulator.settings import EmulatorSettings
@@ -30,6 +31,7 @@ class Emulator:
         self.outbox = DurableQueue(root / "outbox")  # run, not yet taken by lyse
         self._stop = threading.Event()
         self._server = None
+        self.busy = BusyClock()  # the apparatus is busy from taking a shot until it is saved
 
     # -- BLACS protocol ---------------------------------------------------------------------
     def accept(self, path: str) -> str:
@@ -64,17 +66,18 @@ class Emulator:
             path = self.queue.head(timeout=0.5)
             if path is None:
                 continue
-            started = time.time()
-            # The apparatus is busy for the cycle time; data is saved at the end, as BLACS does.
-            self._stop.wait(max(0.0, started + self._settings.emulator_cycle_s - time.time()))
-            if self._stop.is_set():
-                return
-            try:
-                # Run before a crash but not yet moved to the outbox: do not run it twice.
-                memory = "" if self._executed(path) else execute_shot(path, started)
-                log.debug("shot_run", path=path, memory=memory)
-            except Exception:  # a broken file must not stop the apparatus
-                log.exception("shot_failed", path=path)
+            with self.busy.running():
+                started = time.time()
+                # The apparatus is busy for the cycle time; data is saved at the end, as BLACS does.
+                self._stop.wait(max(0.0, started + self._settings.emulator_cycle_s - time.time()))
+                if self._stop.is_set():
+                    return
+                try:
+                    # Run before a crash but not yet moved to the outbox: do not run it twice.
+                    memory = "" if self._executed(path) else execute_shot(path, started)
+                    log.debug("shot_run", path=path, memory=memory)
+                except Exception:  # a broken file must not stop the apparatus
+                    log.exception("shot_failed", path=path)
             self.outbox.put(path)  # outbox first, so a crash in between re-runs nothing
             self.queue.pop()
 
@@ -124,10 +127,12 @@ def run() -> None:
     """Entry point of ``shotline emulator``."""
     settings = load_settings(EmulatorSettings)
     configure_logging("emulator", settings.log_level, settings.log_format)
+    serve_metrics(settings.metrics_port, settings.metrics_host)
     # Our SIGTERM handler must exist before h5_lock's KillLock connects (it chains to it).
     holder: list[Emulator] = []
     on_termination(lambda: holder[0].stop() if holder else None)
     holder.append(Emulator(settings))
+    holder[0].busy.export()
     holder[0].run()
 
 

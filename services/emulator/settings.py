@@ -10,6 +10,9 @@ from services.common.settings import CommonSettings
 class EmulatorSettings(CommonSettings):
     """``SHOTLINE_*`` variables of the emulator, read once at start-up."""
 
+    metrics_port: int = Field(default=9303, ge=0, le=65535,
+                              description="Port of /metrics (0: off).")
+
     blacs_port: int = Field(default=42517, ge=1, le=65535, description="Port it serves, as BLACS.")
     bind_address: str = Field(default="tcp://*", description="zmq bind address, as BLACS binds.")
     lyse_host: str = Field(default="127.0.0.1", description="Where finished shots are submitted.")

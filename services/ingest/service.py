@@ -10,7 +10,9 @@ import structlog
 from aiohttp import web
 
 from services.common.bus import AsyncPublisher, Consumer
+from contracts.status import JobStatus
 from services.common.logging import announce_ready, configure_logging
+from services.common.metrics import register_jobs_by_status, serve_metrics, sqlite_status_counts
 from services.common.settings import load_settings
 from services.ingest.app import create_app
 from services.ingest.events import event_route
@@ -71,6 +73,10 @@ def run() -> None:
     """Entry point of ``shotline ingest``: blocks until SIGTERM or SIGINT."""
     settings = load_settings(IngestSettings)
     configure_logging(SERVICE, settings.log_level, settings.log_format)
+    # Metrics get their own port, not a route of the public API: job counts are nobody's
+    # business outside the lab, and the port can be bound to an internal address.
+    if serve_metrics(settings.metrics_port, settings.metrics_host):
+        register_jobs_by_status(sqlite_status_counts(settings.database), tuple(JobStatus))
 
     async def main() -> None:
         stop = asyncio.Event()

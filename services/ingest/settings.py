@@ -13,6 +13,9 @@ from services.common.settings import CommonSettings
 class IngestSettings(CommonSettings):
     """Read from ``SHOTLINE_*`` variables once at startup; tests build it with keyword overrides."""
 
+    metrics_port: int = Field(default=9301, ge=0, le=65535,
+                              description="Port of /metrics (0: off).")
+
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP API binds to.")
     http_port: int = Field(default=8080, ge=0, le=65535, description="Port of the HTTP API.")
     public_url: str = Field(

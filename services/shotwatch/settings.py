@@ -10,6 +10,9 @@ from services.common.settings import CommonSettings
 class ShotwatchSettings(CommonSettings):
     """``SHOTLINE_*`` variables of shotwatch, read once at start-up."""
 
+    metrics_port: int = Field(default=9304, ge=0, le=65535,
+                              description="Port of /metrics (0: off).")
+
     lyse_port: int = Field(default=42519, ge=1, le=65535, description="Port it serves, as lyse.")
     bind_address: str = Field(default="tcp://*", description="zmq bind address, as lyse binds.")
     zlock: bool = Field(

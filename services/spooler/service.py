@@ -7,14 +7,17 @@ import threading
 
 import structlog
 
-from contracts.topology import SPOOLER_CANCELS
+from contracts.topology import SPOOLER_CANCELS, SPOOLER_JOBS
 from services.common.bus import Consumer, Route
 from services.common.logging import configure_logging
+from services.common.metrics import metered, serve_metrics
 from services.common.runner import announce_when_ready, on_termination
 from services.common.settings import load_settings
 from services.spooler.settings import SpoolerSettings
 
 log = structlog.get_logger(__name__)
+#: Queue label of the spooler's ShotFinished feed (an exclusive, server-named queue).
+PROGRESS_FEED = "spooler.shot_progress"
 
 
 class Spooler:
@@ -46,7 +49,16 @@ class Spooler:
             settings.amqp_url,
             lambda e: self.book.mark_finished(e.job_id, e.experiment, e.shot_index),
             self.feeder.rescan)
+        self._meter_loops()
         self._stopping = threading.Event()
+
+    def _meter_loops(self) -> None:
+        """The intake and the progress feed are hand-written loops, not the common Consumer:
+        count their messages the same way. Both look their callback up on the instance per
+        message, so wrapping it here needs no change in their modules."""
+        self.intake._handle = metered(self.intake._handle, SPOOLER_JOBS.name)  # returns the fate
+        deliver = self.progress._deliver  # auto-acked: every delivery's fate is "ack"
+        self.progress._deliver = metered(lambda *args: deliver(*args) or "ack", PROGRESS_FEED)
 
     def run(self) -> None:
         self.worker.warm_up()  # pay labscript's import before the first job arrives
@@ -78,6 +90,7 @@ def run() -> None:
     """Entry point of ``shotline spooler``."""
     settings = load_settings(SpoolerSettings)
     configure_logging("spooler", settings.log_level, settings.log_format)
+    serve_metrics(settings.metrics_port, settings.metrics_host)
     # Our SIGTERM handler must exist before h5_lock's KillLock connects (it chains to it).
     holder: list[Spooler] = []
     on_termination(lambda: holder[0].stop() if holder else None)

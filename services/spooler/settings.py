@@ -10,6 +10,9 @@ from services.common.settings import CommonSettings
 class SpoolerSettings(CommonSettings):
     """``SHOTLINE_*`` variables of the spooler, read once at start-up."""
 
+    metrics_port: int = Field(default=9302, ge=0, le=65535,
+                              description="Port of /metrics (0: off).")
+
     blacs_host: str = Field(default="127.0.0.1", description="Host of BLACS (or the emulator).")
     blacs_port: int = Field(default=42517, ge=1, le=65535, description="BLACS experiment-server port.")
     blacs_timeout_s: float = Field(default=10.0, gt=0, description="Reply timeout of one hand-over.")

@@ -31,6 +31,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports: the sockets stay bound until all are chosen, because the
+    kernel may hand a just-closed port out again (it once gave HTTP and lyse the same one)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 @dataclass
 class Proc:
     name: str
@@ -44,9 +57,10 @@ class Stack:
     """Start, kill, restart services; submit jobs through the HTTP API like a client would."""
 
     def __init__(self, home: Path, amqp_url: str, *, cycle_s: float = 0.0,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, metrics: bool = False) -> None:
         self.home = home
-        self.http_port, self.blacs_port, self.lyse_port = free_port(), free_port(), free_port()
+        ports = free_ports(3 + (len(SERVICES) if metrics else 0))
+        self.http_port, self.blacs_port, self.lyse_port = ports[:3]
         self.env = {
             **os.environ,
             "READTHEDOCS": "1",
@@ -60,6 +74,9 @@ class Stack:
             "SHOTLINE_METRICS_PORT": "0",
             **(extra_env or {}),
         }
+        # /metrics stays off unless asked for: the services' default ports would clash between
+        # tests running side by side. Asked for, each service gets its own free port.
+        self.metrics_ports = dict(zip(SERVICES, ports[3:]))
         self.procs: dict[str, Proc] = {}
         self.token = ""
         self.base_url = f"http://127.0.0.1:{self.http_port}"
@@ -72,11 +89,18 @@ class Stack:
         for name in names:
             self.wait_ready(name, timeout)
 
+    def spawn(self, name: str) -> None:
+        """Start ``name`` without waiting for it (e.g. while the broker is down); see ``wait_ready``."""
+        self._spawn(name)
+
     def _spawn(self, name: str) -> None:
         log_path = self.home / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = self.env
+        if name in self.metrics_ports:
+            env = {**env, "SHOTLINE_METRICS_PORT": str(self.metrics_ports[name])}
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli.main", name], env=self.env,
+            [sys.executable, "-m", "services.cli.main", name], env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         proc = Proc(name, process, log_path)
         self.procs[name] = proc
@@ -100,6 +124,12 @@ class Stack:
         proc = self.procs[name]
         if not proc.ready.wait(timeout):
             raise AssertionError(f"{name} not ready after {timeout}s; log:\n{self.log_tail(name)}")
+
+    def metrics(self, name: str) -> str:
+        """The text of the service's ``/metrics`` (``Stack(..., metrics=True)``)."""
+        reply = self.session.get(f"http://127.0.0.1:{self.metrics_ports[name]}/metrics", timeout=10)
+        reply.raise_for_status()
+        return reply.text
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.procs[name].log_path

@@ -1,0 +1,1 @@
+"""Metrics and dashboards: what operators see."""
