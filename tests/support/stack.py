@@ -122,8 +122,14 @@ class Stack:
 
     def wait_ready(self, name: str, timeout: float = 90) -> None:
         proc = self.procs[name]
-        if not proc.ready.wait(timeout):
-            raise AssertionError(f"{name} not ready after {timeout}s; log:\n{self.log_tail(name)}")
+        deadline = time.monotonic() + timeout
+        while not proc.ready.wait(0.5):
+            # A service that died (a port taken, a bad setting) will never be ready: say so now.
+            if proc.process.poll() is not None:
+                raise AssertionError(f"{name} exited with {proc.process.returncode} before it was "
+                                     f"ready; log:\n{self.log_tail(name)}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} not ready after {timeout}s; log:\n{self.log_tail(name)}")
 
     def metrics(self, name: str) -> str:
         """The text of the service's ``/metrics`` (``Stack(..., metrics=True)``)."""
