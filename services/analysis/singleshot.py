@@ -15,7 +15,7 @@ from services.analysis.registry import ANALYSES, BackendAnalysis
 from services.analysis.runner import RoutineWorker, WorkerReply, WorkerUnavailable
 from services.analysis.settings import AnalysisSettings
 from services.archiver.layout import find_archived
-from services.common.bus import MessageContext, TransientError
+from services.common.bus import MessageContext, PermanentError, TransientError
 
 log = structlog.get_logger(__name__)
 SERVICE = "analysis"
@@ -114,19 +114,20 @@ class ShotAnalyser:
             self._fail(event, ctx, f"no analysis routines are configured for backend {event.backend!r}")
             return
         path = Path(event.path)
+        if not self._settings.owns_shot(path):
+            # Only the spool is ours to write /results into; anything else is a forged or
+            # misrouted message, never a reason to touch a file.
+            raise PermanentError(f"{path} is not under the shot folders {self._settings.shots_dir}")
         if not path.exists():
-            archived = find_archived(self._settings.archive_root, event.backend, event.job_id,
-                                     event.experiment, event.shot_index)
-            if archived is not None:
-                log.info("shot_already_archived", path=str(archived))  # a late redelivery
+            if self._already_archived(event):
                 return
             self._fail(event, ctx, f"{shot}: shot file {path} does not exist")
             return
-        failure = shotfile.executor_failure(path)
-        if failure is not None:
-            self._fail(event, ctx, f"{shot}: {failure}", stage="execution")
-            return
         try:
+            failure = shotfile.executor_failure(path)
+            if failure is not None:
+                self._fail(event, ctx, f"{shot}: {failure}", stage="execution")
+                return
             outcome = analyse_shot(path, event.sha256, analysis, self._routines_dir,
                                    self._run_routines, self._settings.lock_dir)
         except ShotAnalysisFailed as exc:
@@ -134,6 +135,13 @@ class ShotAnalyser:
             return
         except WorkerUnavailable as exc:
             raise TransientError(str(exc)) from exc
+        except FileNotFoundError as exc:
+            # A duplicate announcement can race the archiver, which moves the file away right
+            # after the first one's ShotAnalysed (found by the chaos run: the job turned ERROR).
+            if self._already_archived(event):
+                return
+            self._fail(event, ctx, f"{shot}: cannot read the shot file: {exc}")
+            return
         except OSError as exc:
             if exc.errno in _TRANSIENT_ERRNOS:
                 log.error("shot_storage_error", path=str(path), error=str(exc))
@@ -146,6 +154,13 @@ class ShotAnalyser:
             memory=outcome.memory,
         ))
         log.debug("shot_analysed", shot=shot, memory=outcome.memory)
+
+    def _already_archived(self, event: ShotFinished) -> bool:
+        archived = find_archived(self._settings.archive_root, event.backend, event.job_id,
+                                 event.experiment, event.shot_index)
+        if archived is not None:
+            log.info("shot_already_archived", path=str(archived))  # a late duplicate
+        return archived is not None
 
     @staticmethod
     def _fail(event: ShotFinished, ctx: MessageContext, reason: str, stage: str = "analysis") -> None:

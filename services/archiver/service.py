@@ -18,7 +18,7 @@ from services.archiver.protocol import (
     archive_shot,
 )
 from services.archiver.settings import ArchiverSettings
-from services.common.bus import Consumer, MessageContext, Route, TransientError
+from services.common.bus import Consumer, MessageContext, PermanentError, Route, TransientError
 from services.common.logging import configure_logging
 from services.common.metrics import ARCHIVE_BYTES, serve_metrics
 from services.common.runner import run_consumer
@@ -61,6 +61,9 @@ class ShotArchiver:
 
     def __call__(self, event: Event, ctx: MessageContext) -> None:
         assert isinstance(event, ShotAnalysed)
+        if not self._settings.owns_shot(event.path):
+            # The archiver deletes what it archives: never a file outside the spool.
+            raise PermanentError(f"{event.path} is not under the shot folders {self._settings.shots_dir}")
         shot = f"{event.experiment} shot {event.shot_index}"
         dest = self.destination(event)
         try:

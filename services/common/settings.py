@@ -58,6 +58,20 @@ class CommonSettings(BaseSettings):
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    shots_root: Path | None = Field(
+        default=None,
+        description="Where executed shot files live (default HOME/shots); analysis and archiver "
+        "refuse to touch a file an event names anywhere else.",
+    )
+
+    @property
+    def shots_dir(self) -> Path:
+        return (self.shots_root or self.home / "shots").expanduser().resolve()
+
+    def owns_shot(self, path: str | Path) -> bool:
+        """Whether ``path`` lies inside the shot folders (symlinks and ``..`` resolved)."""
+        return Path(path).resolve().is_relative_to(self.shots_dir)
+
     @property
     def vhost(self) -> str:
         path = urlsplit(self.amqp_url).path

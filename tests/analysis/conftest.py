@@ -65,7 +65,8 @@ def worker() -> Iterator[RoutineWorker]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> AnalysisSettings:
-    return AnalysisSettings(home=tmp_path / "home", analysis_routine_timeout_s=10.0)
+    # Shots are built anywhere under tmp_path: that is this test's shot folder.
+    return AnalysisSettings(home=tmp_path / "home", shots_root=tmp_path, analysis_routine_timeout_s=10.0)
 
 
 @pytest.fixture

@@ -72,7 +72,8 @@ class Capture:
 def test_every_backend_job_comes_back_done_with_the_ground_truth(amqp_url, tmp_path, services):
     # Given one executed job per backend (2 experiments x 3 shots), announced as the spooler
     # and shotwatch would
-    jobs = {backend: build_job(tmp_path / "spool", backend, f"job-{backend}",
+    # (where the spooler puts them: the services touch no file outside the shot folders)
+    jobs = {backend: build_job(services / "shots" / backend, backend, f"job-{backend}",
                                {"experiment_0": 3, "experiment_1": 3}) for backend in CIRCUITS}
     truth = {(s.job_id, s.experiment, s.shot_index): s.memory
              for job in jobs.values() for shots in job.values() for s in shots}

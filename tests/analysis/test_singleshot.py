@@ -7,6 +7,9 @@ import pytest
 
 from contracts.events import JobFailed, ShotAnalysed
 from services.analysis.runner import RoutineWorker
+from services.analysis.settings import AnalysisSettings
+from services.archiver.protocol import sha256_of
+from services.common.bus import PermanentError
 from services.analysis.singleshot import ShotAnalyser
 from tests.analysis.conftest import analyses_with
 from tests.analysis.fakes import context
@@ -73,7 +76,7 @@ def test_failing_routine_fails_the_job_and_the_next_shot_is_analysed(
 def test_a_hanging_routine_fails_the_shot_by_name(tmp_path, routines_dir, publisher):
     from services.analysis.settings import AnalysisSettings
 
-    settings = AnalysisSettings(home=tmp_path / "home", analysis_routine_timeout_s=1.0)
+    settings = AnalysisSettings(home=tmp_path / "home", shots_root=tmp_path, analysis_routine_timeout_s=1.0)
     shot = build_job(tmp_path, "fermions", "job-t", {"experiment_0": 1})["experiment_0"][0]
     analyser = ShotAnalyser(settings, routines_dir, RoutineWorker("t"), analyses_with("hangs.py"))
     try:
@@ -137,3 +140,38 @@ def test_a_shot_the_executor_could_not_run_fails_the_job_at_execution(tmp_path, 
     assert failed.stage == "execution"
     assert "experiment_0 shot 0: the executor could not run the shot: wire 3 changes" in failed.reason
     assert not publisher.of(ShotAnalysed)
+
+
+def test_a_duplicate_racing_the_archiver_is_just_acknowledged(tmp_path, settings, analysislib, worker,
+                                                              publisher, monkeypatch):
+    # Found by the chaos run: the file existed when the duplicate arrived, the archiver moved it
+    # away a moment later, and the failed open turned the job into ERROR.
+    from datetime import date
+
+    from services.analysis import shotfile
+    from services.archiver.layout import archive_path
+
+    shot = build_job(tmp_path, "fermions", "job-r", {"experiment_0": 1})["experiment_0"][0]
+    dest = archive_path(settings.archive_root, "fermions", date(2026, 1, 2), "job-r",
+                        "experiment_0", 0)
+    dest.parent.mkdir(parents=True)
+    real = shotfile.executor_failure
+
+    def archived_meanwhile(path):
+        shot.path.rename(dest)  # the archiver, between the existence check and the open
+        return real(path)
+
+    monkeypatch.setattr(shotfile, "executor_failure", archived_meanwhile)
+    ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+    assert publisher.events == []
+
+
+def test_a_file_outside_the_shot_folders_is_never_touched(tmp_path, analysislib, worker, publisher):
+    # Given a ShotFinished naming a real HDF5 file that is not in the shot folders
+    shot = build_job(tmp_path / "elsewhere", "fermions", "job-x", {"experiment_0": 1})["experiment_0"][0]
+    settings = AnalysisSettings(home=tmp_path / "home", shots_root=tmp_path / "home" / "shots")
+    before = sha256_of(shot.path)
+    # Then it is refused as a bad message (dead-lettered), and the file is left as it was
+    with pytest.raises(PermanentError, match="not under the shot folders"):
+        ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+    assert sha256_of(shot.path) == before and not publisher.of(ShotAnalysed)

@@ -16,7 +16,7 @@ from services.archiver.layout import archive_path
 from services.archiver.protocol import sha256_of
 from services.archiver.service import ShotArchiver
 from services.archiver.settings import ArchiverSettings
-from services.common.bus import TransientError
+from services.common.bus import PermanentError, TransientError
 from tests.analysis.fakes import RecordingPublisher, context
 from tests.analysis.shotfiles import BuiltShot, build_job
 
@@ -37,7 +37,7 @@ def sds(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def archiver(tmp_path: Path, sds: Path) -> ShotArchiver:
-    return ShotArchiver(ArchiverSettings(home=tmp_path / "home", sds_root=sds,
+    return ShotArchiver(ArchiverSettings(home=tmp_path / "home", shots_root=tmp_path, sds_root=sds,
                                          archiver_min_free_bytes=0))
 
 
@@ -82,7 +82,7 @@ def test_crash_after_rename_before_removal_is_finished_by_the_redelivery(archive
 
 
 def test_missing_destination_is_transient_and_keeps_the_original(tmp_path, shot):
-    archiver = ShotArchiver(ArchiverSettings(home=tmp_path / "home", sds_root=tmp_path / "unmounted"))
+    archiver = ShotArchiver(ArchiverSettings(home=tmp_path / "home", shots_root=tmp_path, sds_root=tmp_path / "unmounted"))
     with pytest.raises(TransientError, match="does not exist"):
         archiver(analysed(shot), context(RecordingPublisher()))
     assert sha256_of(shot.path) == (shot.sha256, shot.size)
@@ -117,7 +117,7 @@ def test_blocked_destination_path_is_transient(archiver, sds, shot):
 
 
 def test_full_archive_is_transient(tmp_path, sds, shot):
-    archiver = ShotArchiver(ArchiverSettings(home=tmp_path / "home", sds_root=sds,
+    archiver = ShotArchiver(ArchiverSettings(home=tmp_path / "home", shots_root=tmp_path, sds_root=sds,
                                              archiver_min_free_bytes=2**62))
     with pytest.raises(TransientError, match="is full"):
         archiver(analysed(shot), context(RecordingPublisher()))
@@ -141,3 +141,11 @@ def test_a_different_file_under_the_archived_name_is_never_overwritten(archiver,
     archiver(analysed(shot), context(publisher))
     assert "different file" in publisher.of(JobFailed)[0].reason
     assert dest.read_bytes() == b"another shot" and shot.path.exists()
+
+
+def test_a_file_outside_the_shot_folders_is_never_archived_or_deleted(tmp_path, sds, shot):
+    archiver = ShotArchiver(ArchiverSettings(home=tmp_path / "home", sds_root=sds,
+                                             shots_root=tmp_path / "home" / "shots"))
+    with pytest.raises(PermanentError, match="not under the shot folders"):
+        archiver(analysed(shot), context(RecordingPublisher()))
+    assert shot.path.exists() and not list(sds.rglob("*.h5"))

@@ -239,12 +239,18 @@ def test_poison_analysis_on_shot_finished(harness, tmp_path):
 
     stack, bus = harness("analysis")
     undecodable_to_dlq(stack, bus, ANALYSIS_SHOTS)
+    shots = stack.home / "shots" / BACKEND
     # A shot of an unknown job whose file does not exist: the job (if it exists anywhere)
     # fails with a reason a user can read; nothing to retry, so nothing to dead-letter.
-    bus.send(sample(ANALYSIS_SHOTS, "ghost-job"))
+    bus.send(sample(ANALYSIS_SHOTS, "ghost-job", path=str(shots / "ghost-job/experiment_0/0000.h5")))
     failed = bus.wait_event(lambda e: isinstance(e, JobFailed) and e.job_id == "ghost-job")
     assert failed.stage == "analysis" and "does not exist" in failed.reason
-    good = build_job(tmp_path / "spool", BACKEND, "good-job", {"experiment_0": 1})["experiment_0"][0]
+    # A shot file outside the shot folders is never opened: the message is dead-lettered.
+    outside = build_job(tmp_path / "elsewhere", BACKEND, "forged-job", {"experiment_0": 1})["experiment_0"][0]
+    forged = shot_finished(outside)
+    bus.send(forged)
+    assert bus.dead_letters(ANALYSIS_SHOTS, 1) == [forged.message_id]
+    good = build_job(shots, BACKEND, "good-job", {"experiment_0": 1})["experiment_0"][0]
     bus.send(shot_finished(good))
     bus.wait_event(lambda e: isinstance(e, ShotAnalysed) and e.job_id == "good-job")
     assert_healthy(stack, bus, ANALYSIS_SHOTS)
@@ -253,11 +259,20 @@ def test_poison_analysis_on_shot_finished(harness, tmp_path):
 def test_poison_archiver_on_shot_analysed(harness, tmp_path):
     stack, bus = harness("archiver")
     undecodable_to_dlq(stack, bus, ARCHIVER_SHOTS)
+    shots = stack.home / "shots" / BACKEND
     # Nothing to archive and nothing archived: the job fails at the archiving stage.
-    bus.send(sample(ARCHIVER_SHOTS, "ghost-job"))
+    bus.send(sample(ARCHIVER_SHOTS, "ghost-job", path=str(shots / "ghost-job/experiment_0/0000.h5")))
     failed = bus.wait_event(lambda e: isinstance(e, JobFailed) and e.job_id == "ghost-job")
     assert failed.stage == "archiving" and "never archived" in failed.reason
-    shot = tmp_path / "shots" / "good.h5"
+    # A file outside the shot folders is never archived (nor deleted): dead-lettered.
+    outside = tmp_path / "precious.h5"
+    outside.write_bytes(b"not a shot")
+    forged = sample(ARCHIVER_SHOTS, "forged-job", path=str(outside), size=10,
+                    sha256=hashlib.sha256(b"not a shot").hexdigest())
+    bus.send(forged)
+    assert bus.dead_letters(ARCHIVER_SHOTS, 1) == [forged.message_id]
+    assert outside.read_bytes() == b"not a shot"
+    shot = shots / "good-job" / "experiment_0" / "0000.h5"
     shot.parent.mkdir(parents=True)
     shot.write_bytes(b"shot bytes")
     bus.send(sample(ARCHIVER_SHOTS, "good-job", path=str(shot), size=10,
