@@ -29,6 +29,7 @@ from contracts.topology import SPOOLER_JOBS
 from services.common.bus import PermanentError, Publisher, TransientError
 from services.common.bus.connection import connection_parameters
 from services.common.bus.declare import declare_queues
+from services.common.metrics import metered
 
 log = structlog.get_logger(__name__)
 _CONNECTION_ERRORS = (pex.AMQPConnectionError, pex.AMQPChannelError, pex.StreamLostError, OSError)
@@ -44,6 +45,7 @@ class JobIntake:
         self._amqp_url = amqp_url
         self._hold_limit_s = hold_limit_s
         self.renewals = 0  # holds handed back at the limit (observability, tests)
+        self._metered = metered(self._process, SPOOLER_JOBS.name)
         self._handler = handler
         self._has_room = has_room
         self._stop = threading.Event()
@@ -119,6 +121,14 @@ class JobIntake:
         self._delivered = (method, properties, body)
 
     def _handle(self, properties: pika.BasicProperties, body: bytes) -> str:
+        # Counted and logged like the common Consumer's messages (metrics, bound context).
+        structlog.contextvars.bind_contextvars(queue=SPOOLER_JOBS.name, message_id=properties.message_id)
+        try:
+            return self._metered(properties, body)
+        finally:
+            structlog.contextvars.unbind_contextvars("queue", "message_id")
+
+    def _process(self, properties: pika.BasicProperties, body: bytes) -> str:
         try:
             event = decode_event(properties.type, body)
             if not isinstance(event, JobSubmitted):

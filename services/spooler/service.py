@@ -7,7 +7,7 @@ import threading
 
 import structlog
 
-from contracts.topology import SPOOLER_CANCELS, SPOOLER_JOBS
+from contracts.topology import SPOOLER_CANCELS
 from services.common.bus import Consumer, Route
 from services.common.logging import configure_logging
 from services.common.metrics import metered, serve_metrics
@@ -53,10 +53,8 @@ class Spooler:
         self._stopping = threading.Event()
 
     def _meter_loops(self) -> None:
-        """The intake and the progress feed are hand-written loops, not the common Consumer:
-        count their messages the same way. Both look their callback up on the instance per
-        message, so wrapping it here needs no change in their modules."""
-        self.intake._handle = metered(self.intake._handle, SPOOLER_JOBS.name)  # returns the fate
+        """The progress feed is a hand-written loop, not the common Consumer: count its messages
+        the same way (the intake counts its own)."""
         deliver = self.progress._deliver  # auto-acked: every delivery's fate is "ack"
         self.progress._deliver = metered(lambda *args: deliver(*args) or "ack", PROGRESS_FEED)
 

@@ -274,3 +274,41 @@ def test_metrics_count_consumed_and_dead_lettered_messages(amqp_url, run_consume
     assert recorder.next()[0].job_id == "good"
     assert MESSAGES_CONSUMED.labels(QUEUE.name)._value.get() == consumed + 2
     assert MESSAGES_SETTLED.labels(QUEUE.name, "dead")._value.get() == dead + 1
+
+
+def test_an_event_under_another_events_routing_key_is_dead_lettered(amqp_url, run_consumer):
+    from contracts.events import ShotArchived
+
+    recorder = Recorder()
+    run_consumer(recorder)
+    connection, channel = declared_channel(amqp_url)
+    channel.confirm_delivery()
+    key = routing_key(RoutingKey.JOB_CANCEL_REQUESTED, "fermions")
+    # Given a valid ShotArchived and a cancel of another backend, both under the cancel key
+    shot = ShotArchived.create("test", job_id="job-m", backend="fermions", experiment="experiment_0",
+                               shot_index=0, path="/x.h5", sha256="0" * 64, size=1, memory="1")
+    other_backend = cancel_event("job-r").model_copy(update={"backend": "rydberg"})
+    for event in (shot, other_backend):
+        channel.basic_publish(EXCHANGE, key, encode_event(event), event_properties(event), mandatory=True)
+    connection.close()
+    # Then neither reaches the handler: both wait in the DLQ, and a good message still goes through
+    dead = [first_message(amqp_url, QUEUE.dead_letter_queue) for _ in range(2)]
+    assert [p.type for p, _ in dead] == ["ShotArchived", "JobCancelRequested"]
+    Publisher(amqp_url, "test").publish(cancel_event("job-ok"))
+    assert recorder.next()[0].job_id == "job-ok"
+
+
+def test_retries_are_counted_apart_from_acks(amqp_url, run_consumer):
+    from services.common.metrics import MESSAGES_SETTLED
+
+    retried = MESSAGES_SETTLED.labels(QUEUE.name, "retry")._value.get()
+
+    def once(event, ctx):
+        if ctx.attempt == 0:
+            raise TransientError("not yet")
+
+    recorder = Recorder(once)
+    run_consumer(recorder, min_backoff=0.05)
+    Publisher(amqp_url, "test").publish(cancel_event("job-t"))
+    assert recorder.next()[1].attempt == 1
+    assert MESSAGES_SETTLED.labels(QUEUE.name, "retry")._value.get() == retried + 1

@@ -183,9 +183,8 @@ def undecodable_to_dlq(stack: Stack, bus: Bus, queue: QueueSpec) -> None:
     reasons = [ln["reason"] for ln in lines]
     assert "invalid" in reasons[0] and "schema_version" in reasons[1]
     assert reasons[2].startswith(f"message of {MAX_MESSAGE_BYTES + 1} bytes exceeds"), reasons[2]
-    # The common consumer names the message in the line; the spooler's intake does not (yet).
-    named = [None] * len(sent) if queue is SPOOLER_JOBS else sent
-    assert [ln.get("message_id") for ln in lines] == named
+    # Each line names the message it dead-lettered (the spooler's intake binds it too).
+    assert [ln.get("message_id") for ln in lines] == sent
 
 
 def assert_healthy(stack: Stack, bus: Bus, queue: QueueSpec) -> None:

@@ -176,19 +176,27 @@ class Consumer:
                 self._inflight -= 1
 
     def _decide(self, route: Route, method: Any, properties: pika.BasicProperties, body: bytes) -> str:
-        """Run the handler; return 'ack', 'dead' or 'requeue'."""
+        """Run the handler; return 'ack', 'retry' (a copy waits in the retry buffer; the
+        original is acked), 'dead' or 'requeue'."""
         try:
             event = decode_event(properties.type, body)
         except UndecodableEvent as exc:
             log.error("message_dead_lettered", reason=str(exc)[:2000])
             return "dead"
+        key = self._original_routing_key(route, method, properties)
+        if key != event.routing_key():
+            # A valid event under another event's routing key (misrouted or forged): its handler
+            # must never see it, e.g. a ShotArchived must not cancel a job.
+            log.error("message_dead_lettered", reason=f"{type(event).__name__} of backend "
+                      f"{event.backend!r} does not belong on routing key {key!r}")
+            return "dead"
         attempt = int((properties.headers or {}).get(ATTEMPT_HEADER, 0))
-        ctx = MessageContext(self._publisher(), method.routing_key, bool(method.redelivered), attempt)
+        ctx = MessageContext(self._publisher(), key, bool(method.redelivered), attempt)
         started = time.perf_counter()
         try:
             route.handler(event, ctx)
         except TransientError as exc:
-            return self._retry_later(route, method, properties, body, attempt, exc)
+            return self._retry_later(route, key, properties, body, attempt, exc)
         except PermanentError as exc:
             log.error("message_dead_lettered", reason=str(exc)[:2000])
             return "dead"
@@ -198,7 +206,16 @@ class Consumer:
         log.debug("handled", seconds=round(time.perf_counter() - started, 4))
         return "ack"
 
-    def _retry_later(self, route: Route, method: Any, properties: pika.BasicProperties,
+    @staticmethod
+    def _original_routing_key(route: Route, method: Any, properties: pika.BasicProperties) -> str:
+        """The key the event was published with. A retried message comes back from its retry
+        buffer through the default exchange, keyed by the queue's name; its original key
+        travels in a header."""
+        if method.routing_key == route.queue.name:
+            return str((properties.headers or {}).get("x-shotline-routing-key", method.routing_key))
+        return method.routing_key
+
+    def _retry_later(self, route: Route, key: str, properties: pika.BasicProperties,
                      body: bytes, attempt: int, exc: Exception) -> str:
         attempt += 1
         if attempt >= self._max_attempts:
@@ -210,7 +227,7 @@ class Consumer:
             message_id=properties.message_id, correlation_id=properties.correlation_id,
             type=properties.type, app_id=properties.app_id, timestamp=properties.timestamp,
             headers={**(properties.headers or {}), ATTEMPT_HEADER: attempt,
-                     "x-shotline-routing-key": method.routing_key},
+                     "x-shotline-routing-key": key},
             expiration=str(int(delay * 1000)),
         )
         try:
@@ -219,7 +236,7 @@ class Consumer:
             log.warning("retry_buffer_unavailable", error=str(publish_error))
             return "requeue"
         log.warning("handler_retry_scheduled", attempt=attempt, delay_s=delay, reason=str(exc)[:500])
-        return "ack"
+        return "retry"  # settled as an ack: the copy in the retry buffer carries on
 
     def _publisher(self) -> Publisher:
         publisher = getattr(self._local, "publisher", None)
@@ -231,7 +248,7 @@ class Consumer:
         def settle() -> None:
             if not channel.is_open:
                 return  # the broker requeued it when the channel closed; it comes back
-            if fate == "ack":
+            if fate in ("ack", "retry"):
                 channel.basic_ack(tag)
             else:
                 # basic_reject rather than nack: on RabbitMQ 4.3 only rejects count towards
