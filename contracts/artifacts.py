@@ -25,8 +25,9 @@ DEPLOY_VHOST = "shotline"
 #: Who publishes each event (documentation and least-privilege permissions).
 PRODUCERS: dict[str, tuple[str, ...]] = {
     "JobSubmitted": ("ingest",), "JobCancelRequested": ("ingest",),
-    "JobSpooled": ("spooler",), "JobCancelled": ("spooler", "analysis"),
-    "JobStatusChanged": ("spooler", "analysis"), "JobFailed": ("spooler", "analysis"),
+    "JobSpooled": ("spooler",), "JobCancelled": ("spooler",),
+    "JobStatusChanged": ("spooler", "analysis"),
+    "JobFailed": ("spooler", "shotwatch", "analysis", "archiver"),
     "ShotFinished": ("shotwatch",), "ShotAnalysed": ("analysis",), "ShotArchived": ("archiver",),
     "JobDone": ("analysis",),
 }
@@ -135,6 +136,15 @@ def _permissions(user: str) -> dict[str, str]:
             "read": f"^({own}|{exchanges})$"}
 
 
+def _topic_permission(user: str, vhost: str) -> dict[str, str]:
+    """A service may publish only the events it produces (PRODUCERS), e.g. only the ingest can
+    submit a job: a stolen analysis password cannot inject work for the apparatus."""
+    prefixes = sorted(EVENT_TYPES[name].ROUTING for name, users in PRODUCERS.items() if user in users)
+    keys = "|".join(p.replace(".", "\\.") for p in prefixes)
+    return {"user": user, "vhost": vhost, "exchange": EXCHANGE,
+            "write": f"^({keys})\\.[a-z0-9_]+$" if prefixes else "^$", "read": ".*"}
+
+
 def rabbitmq_definitions() -> dict[str, Any]:
     vh = DEPLOY_VHOST
     users = [{"name": "admin", "password_hash": _password_hash("change-me-admin", b"shot"),
@@ -148,6 +158,7 @@ def rabbitmq_definitions() -> dict[str, Any]:
             "configure": r"^amq\.gen.*$", "write": r"^amq\.gen.*$",
             "read": rf"^(amq\.gen.*|{EXCHANGE.replace('.', chr(92) + '.')})$"}
         permissions.append({"user": user, "vhost": vh, **perms})
+    topic_permissions = [_topic_permission(user, vh) for user in SERVICE_USERS]
     queues, bindings = [], []
     for q in QUEUES:
         queues.append({"name": q.name, "vhost": vh, "durable": True, "auto_delete": False, "arguments": dict(q.arguments)})
@@ -165,6 +176,7 @@ def rabbitmq_definitions() -> dict[str, Any]:
         "users": users,
         "vhosts": [{"name": vh}],
         "permissions": permissions,
+        "topic_permissions": topic_permissions,
         "exchanges": [
             {"name": EXCHANGE, "vhost": vh, "type": "topic", "durable": True, "auto_delete": False, "internal": False, "arguments": {}},
             {"name": DEAD_LETTER_EXCHANGE, "vhost": vh, "type": "direct", "durable": True, "auto_delete": False, "internal": False, "arguments": {}},

@@ -57,3 +57,18 @@ def test_definitions_load_into_a_broker_and_match_what_services_declare(manageme
         assert info["effective_policy_definition"]["delivery-limit"] == spec.delivery_limit
         assert management.queue(vhost, spec.dead_letter_queue)["type"] == "quorum"
         assert management.queue(vhost, spec.retry_queue)["type"] == "quorum"
+
+
+def test_documented_producers_are_the_services_that_publish_each_event():
+    # PRODUCERS feeds the event catalogue and the broker's topic permissions: a service missing
+    # from it could not publish in production. Read who really creates each event.
+    import re
+
+    from contracts.artifacts import PRODUCERS, SERVICE_USERS
+
+    found: dict[str, set[str]] = {}
+    for service in SERVICE_USERS + ("emulator",):
+        for source in (ROOT / "services" / service).rglob("*.py"):
+            for name in re.findall(r"\b([A-Z][A-Za-z]+)\.create\(", source.read_text()):
+                found.setdefault(name, set()).add(service)
+    assert {name: set(users) for name, users in PRODUCERS.items()} == found
