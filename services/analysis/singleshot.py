@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from services.analysis.registry import ANALYSES, BackendAnalysis
 from services.analysis.runner import RoutineWorker, WorkerReply, WorkerUnavailable
 from services.analysis.settings import AnalysisSettings
 from services.archiver.layout import find_archived
+from services.archiver.protocol import fsync_dir
 from services.common.bus import MessageContext, PermanentError, TransientError
 
 log = structlog.get_logger(__name__)
@@ -60,10 +63,23 @@ def analyse_shot(path: Path, expected_sha256: str, analysis: BackendAnalysis,
             else:
                 log.warning("reanalysing_partial_shot", path=str(path))
             routines = [str(routines_dir / name) for name in analysis.single_shot]
-            reply = run_routines(str(path), routines)
-            if not reply.ok:
-                raise ShotAnalysisFailed(reply.error or "analysis failed")
-            memory = _memory(path, analysis, final=True)
+            # The routines write into a copy that replaces the shot only once finalised. A
+            # SIGKILL mid-routine used to leave the shot with changed bytes but no results
+            # (HDF5 had flushed part of its metadata), which the checksum test above then took
+            # for tampering, and the job turned ERROR (found by the chaos run). A copy left by
+            # a killed attempt is overwritten by the next one.
+            work = path.with_name(f".{path.name}.analysing")
+            shutil.copyfile(path, work)
+            try:
+                reply = run_routines(str(work), routines)
+                if not reply.ok:
+                    raise ShotAnalysisFailed(reply.error or "analysis failed")
+                memory = _memory(work, analysis, final=True)  # fsyncs the copy
+                os.replace(work, path)
+            except BaseException:
+                work.unlink(missing_ok=True)
+                raise
+            fsync_dir(path.parent)
         else:
             memory = _memory(path, analysis)
         sha256, size = shotfile.sha256_of(path)

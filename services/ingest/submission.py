@@ -13,7 +13,7 @@ import structlog
 from contracts.backends import BackendSpec
 from contracts.events import JobCancelRequested, JobSubmitted
 from contracts.job import JobPayload
-from contracts.status import RECEIVED_DETAIL
+from contracts.status import RECEIVED_DETAIL, JobStatus
 from contracts.validation import JobRejected, validate_job
 from services.common.bus import PublishFailed
 from services.ingest.context import Services
@@ -98,19 +98,24 @@ async def submit(
         svc.limiter.refund(owner)
         return outcome.job
     assert isinstance(outcome, Created)
-    event = JobSubmitted.create(PRODUCER, job_id=job.job_id, backend=spec.display_name,
-                                owner=owner, payload=job.payload)
+    return await _queue(svc, outcome.job)
+
+
+async def _queue(svc: Services, job: JobRecord) -> JobRecord:
+    """Publish the stored job (confirmed) and mark it QUEUED; 503 and ERROR if not confirmed."""
+    event = JobSubmitted.create(PRODUCER, job_id=job.job_id, backend=job.backend,
+                                owner=job.owner, payload=job.payload)
     try:
         await asyncio.wait_for(svc.publisher.publish(event), PUBLISH_TIMEOUT_S)
     except (PublishFailed, asyncio.TimeoutError) as exc:
         log.error("job_not_queued", job_id=job.job_id, error=str(exc)[:500])
         await svc.store.reject_job(job.job_id, BROKER_DOWN)
-        svc.limiter.refund(owner)
+        svc.limiter.refund(job.owner)
         raise ApiError(503, "Service unavailable: the job was not queued.", BROKER_DOWN,
                        headers={"Retry-After": "10"}) from None
     await svc.store.mark_queued(job.job_id, QUEUED_DETAIL)
-    log.info("job_queued", job_id=job.job_id, backend=spec.display_name, owner=owner)
-    stored = await svc.store.get_job(job.job_id, owner)
+    log.info("job_queued", job_id=job.job_id, backend=job.backend, owner=job.owner)
+    stored = await svc.store.get_job(job.job_id, job.owner)
     assert stored is not None
     return stored
 
@@ -123,6 +128,12 @@ async def _replay(
     job = await svc.store.get_job(job_id, owner)
     if job is None:  # the key outlived its job; cannot happen with the SQLite store
         raise _conflict(job_id)
+    if job.status == JobStatus.INITIALIZING:
+        # Stored but never confirmed queued: the ingest died between storing and publishing
+        # (found by the chaos run), and the job would wait forever. The client's retry with
+        # the same key finishes the submission; should the first publish have got through
+        # after all, the second is harmless (the spooler keys on the job id).
+        return await _queue(svc, job)
     return job
 
 

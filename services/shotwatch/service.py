@@ -8,8 +8,9 @@ from pathlib import Path
 import structlog
 
 from contracts.events import JobFailed, ShotFinished
-from services.common.bus import Publisher
+from services.common.bus import Publisher, PublishFailed
 from services.common.logging import announce_ready, configure_logging
+from services.common.metrics import serve_metrics
 from services.common.runner import on_termination
 from services.common.settings import load_settings
 from services.shotwatch.announced import AnnouncedShots
@@ -102,17 +103,34 @@ class Shotwatch:
                 return handle(request)
 
         self.shots_root.mkdir(parents=True, exist_ok=True)
-        publisher = Publisher(self._settings.amqp_url, "shotwatch.rescan")
-        try:
-            found = rescan(self.shots_root, self.announced, publisher)
-        finally:
-            publisher.close()
+        found = self._rescan_when_broker_up()
+        if found is None:
+            return  # stopped while waiting for the broker
         server = LyseServer(self._settings.lyse_port, bind_address=self._settings.bind_address)
         log.info("serving", port=self._settings.lyse_port, rescanned=found)
         announce_ready()
         self._stop.wait()
         server.shutdown()
         log.info("stopped")
+
+    def _rescan_when_broker_up(self) -> int | None:
+        """The start-up rescan, retried until the broker confirms; None if stopped first.
+
+        Started while the broker is down, the rescan's PublishFailed used to end the process
+        (found by the chaos run); like every other service it now waits for the broker.
+        """
+        delay = 0.2
+        while not self._stop.is_set():
+            publisher = Publisher(self._settings.amqp_url, "shotwatch.rescan")
+            try:
+                return rescan(self.shots_root, self.announced, publisher)
+            except PublishFailed as exc:
+                log.warning("broker_unavailable", error=str(exc)[:300], retry_in_s=delay)
+            finally:
+                publisher.close()
+            self._stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+        return None
 
     def stop(self) -> None:
         self._stop.set()
@@ -122,6 +140,7 @@ def run() -> None:
     """Entry point of ``shotline shotwatch``."""
     settings = load_settings(ShotwatchSettings)
     configure_logging("shotwatch", settings.log_level, settings.log_format)
+    serve_metrics(settings.metrics_port, settings.metrics_host)
     # Our SIGTERM handler must exist before h5_lock's KillLock connects (it chains to it).
     holder: list[Shotwatch] = []
     on_termination(lambda: holder[0].stop() if holder else None)

@@ -39,6 +39,9 @@ class JobRecord:
     experiments: list[ExperimentRecord]
     admitted: int = 0
     handed: int = 0  # shots handed over, counted in experiment order
+    # Shot files derived so far; one more than ``handed`` while a hand-over is under way, so a
+    # restart can tell a shot handed (and maybe archived since) from one never written.
+    derived: int = 0
     state: State = "active"
     running_announced: bool = False
     cancelled_at: int | None = None  # shots that will ever be handed over, once cancelled
@@ -165,6 +168,13 @@ class JobBook:
                     experiment, shot = job.locate(job.handed)
                     return Handover(job, experiment, shot, first=not job.running_announced)
             return None
+
+    def mark_derived(self, job_id: str) -> None:
+        """The file of the next shot to hand over exists now (recorded before the hand-over)."""
+        with self.changed:
+            job = self._jobs[job_id]
+            job.derived = job.handed + 1
+            self._save(job)
 
     def mark_handed(self, job_id: str) -> None:
         with self.changed:

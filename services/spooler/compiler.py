@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -61,13 +60,20 @@ def write_run_file(request: TemplateRequest, path: str, shot_index: int) -> None
     runmanager.make_single_run_file(path, g.sequence_globals, shot, attrs, shot_index, g.n_shots)
 
 
+def _work_file(folder: str, doing: str, path: str) -> str:
+    """A hidden working file named after its target, not a random one: a SIGKILL skips the
+    clean-up, and the retry (the same shot, as only one spooler is active) then reuses the name
+    instead of leaving a stray file in the spool for good (found by the chaos run)."""
+    return os.path.join(folder, f".{doing}.{os.path.basename(path)}")
+
+
 def compile_shot(request: TemplateRequest, path: str, shot_index: int) -> None:
     """Write and compile shot ``shot_index`` at ``path`` (atomically: a failure leaves nothing)."""
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".compiling.", suffix=".h5")
-    os.close(fd)
-    os.unlink(tmp)  # make_single_run_file creates it; labscript needs a fresh file
+    tmp = _work_file(folder, "compiling", path)
+    if os.path.exists(tmp):
+        os.unlink(tmp)  # make_single_run_file creates it; labscript needs a fresh file
     try:
         write_run_file(request, tmp, shot_index)
         compile_run_file(request.script, tmp)
@@ -98,11 +104,9 @@ def derive_shot(template: str, path: str, attrs: dict[str, dict[str, Any]]) -> N
     """Copy the compiled template to ``path`` and set the shot's own attributes (atomic)."""
     import h5py
 
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".deriving.", suffix=".h5")
-    os.close(fd)
+    tmp = _work_file(os.path.dirname(path), "deriving", path)
     try:
-        shutil.copyfile(template, tmp)
+        shutil.copyfile(template, tmp)  # replaces what a killed attempt left
         with h5py.File(tmp, "r+") as f:
             for group, values in attrs.items():
                 for name, value in values.items():

@@ -67,36 +67,33 @@ class Feeder:
     def _recover_finished(self) -> None:
         for job, flat in self._book.unfinished_handed():
             experiment, shot = job.locate(flat)
-            if shot_executed(experiment.shot_path(shot)):
+            path = experiment.shot_path(shot)
+            # A handed shot whose file is gone was moved to the archive, which happens only
+            # after it ran (found by the chaos run: such shots were never counted finished
+            # after a restart, so the job stayed active and its outstanding shots blocked the
+            # hand-over window for every later job).
+            if shot_executed(path) or not os.path.exists(path):
                 self._book.mark_finished(job.job_id, experiment.name, shot)
 
     def _hand_over(self, h: Handover, publisher: Publisher) -> None:
         path = h.experiment.shot_path(h.shot_index)
-        if not os.path.exists(path):
-            try:
-                derive_shot(h.experiment.template, path, per_shot_attrs_for(
-                    h.experiment.experiment_seed, h.experiment.index, h.shot_index))
-            except Exception as exc:  # a lost template or a full disk: the job cannot go on
-                log.exception("derive_failed", path=path)
-                self._fail(h, publisher, f"could not write shot {h.shot_index} of "
-                                         f"{h.experiment.name}: {exc!r}", stage="spooling")
-                return
-        delay = 0.1
-        while not self._stop.is_set():
-            try:
-                submit_shot(path, self._settings.blacs_host, self._settings.blacs_port,
-                            self._settings.blacs_timeout_s)
-                break
-            except HandoverRefused as exc:
-                self._fail(h, publisher, f"the executor refused shot {h.shot_index} of "
-                                         f"{h.experiment.name}: {exc}")
-                return
-            except Exception as exc:  # TimeoutError, connection trouble: BLACS is away
-                log.warning("executor_unavailable", error=repr(exc)[:300], retry_in_s=delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+        if not os.path.exists(path) and h.job.derived > h.job.handed:
+            # Derived and handed over before a crash that came ahead of mark_handed, then run
+            # and archived (moved away): deriving it again would run the shot twice.
+            log.info("handover_recovered", path=path)
         else:
-            return
+            if not os.path.exists(path):
+                try:
+                    derive_shot(h.experiment.template, path, per_shot_attrs_for(
+                        h.experiment.experiment_seed, h.experiment.index, h.shot_index))
+                except Exception as exc:  # a lost template or a full disk: the job cannot go on
+                    log.exception("derive_failed", path=path)
+                    self._fail(h, publisher, f"could not write shot {h.shot_index} of "
+                                             f"{h.experiment.name}: {exc!r}", stage="spooling")
+                    return
+                self._book.mark_derived(h.job.job_id)
+            if not self._submit(h, path, publisher):
+                return
         self._book.mark_handed(h.job.job_id)
         if h.experiment.index == h.job.experiments[-1].index and h.shot_index == h.experiment.n_shots - 1:
             self._drop_templates(h)
@@ -104,6 +101,25 @@ class Feeder:
             self._publish(publisher, JobStatusChanged.create(
                 PRODUCER, job_id=h.job.job_id, backend=h.job.backend, status=JobStatus.RUNNING,
                 detail="shots handed to the executor", shots_done=0, shots_total=h.job.planned))
+
+    def _submit(self, h: Handover, path: str, publisher: Publisher) -> bool:
+        """Hand the file to the executor, retrying while it is away; False if the job failed
+        or the feeder stops."""
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                submit_shot(path, self._settings.blacs_host, self._settings.blacs_port,
+                            self._settings.blacs_timeout_s)
+                return True
+            except HandoverRefused as exc:
+                self._fail(h, publisher, f"the executor refused shot {h.shot_index} of "
+                                         f"{h.experiment.name}: {exc}")
+                return False
+            except Exception as exc:  # TimeoutError, connection trouble: BLACS is away
+                log.warning("executor_unavailable", error=repr(exc)[:300], retry_in_s=delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+        return False
 
     def _drop_templates(self, h: Handover) -> None:
         for experiment in h.job.experiments:

@@ -175,3 +175,30 @@ def test_a_file_outside_the_shot_folders_is_never_touched(tmp_path, analysislib,
     with pytest.raises(PermanentError, match="not under the shot folders"):
         ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
     assert sha256_of(shot.path) == before and not publisher.of(ShotAnalysed)
+
+
+class Killed(BaseException):
+    """Stands for the SIGKILL of the analysis process in the middle of a routine."""
+
+
+def test_an_attempt_killed_mid_routine_does_not_make_the_shot_look_tampered(
+        tmp_path, settings, analysislib, worker, publisher):
+    # Found by the chaos run: the killed routine had changed the file's bytes without leaving a
+    # results group, and the redelivery refused the shot as "changed since it was executed".
+    shot = build_job(tmp_path, "fermions", "job-k", {"experiment_0": 1})["experiment_0"][0]
+
+    class KilledMidRoutine(CountingWorker):
+        def request(self, payload, timeout_s):
+            with h5py.File(payload["path"], "r+") as f:
+                f.attrs["half_written"] = 1  # bytes the routine got onto the disk before dying
+            raise Killed()
+
+    with pytest.raises(Killed):
+        ShotAnalyser(settings, analysislib, KilledMidRoutine(worker))(shot_finished(shot),
+                                                                        context(publisher))
+    # When the message is redelivered to the restarted service
+    ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+    # Then the shot is analysed as usual, and no working copy is left next to it
+    (analysed,) = publisher.of(ShotAnalysed)
+    assert analysed.memory == shot.memory and not publisher.of(JobFailed)
+    assert sorted(p.name for p in shot.path.parent.iterdir()) == [shot.path.name]

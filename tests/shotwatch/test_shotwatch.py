@@ -88,3 +88,45 @@ def test_unexecuted_shot_is_not_announced(tmp_path, amqp_url):
     watch = Shotwatch(settings)
     reply = watch.handle({"filepath": path})
     assert reply.startswith("error:") and "has not been run" in reply
+
+
+def test_started_while_the_broker_is_down_it_waits_then_announces(tmp_path, monkeypatch):
+    # Found by the chaos run: the start-up rescan's PublishFailed ended the process.
+    from services.shotwatch import service
+    from tests.support.private_broker import PrivateBroker
+
+    home = tmp_path / "home"
+    (shot,) = executed_shots(home, 1)
+    attempts: list[int] = []
+    retried = threading.Event()
+    real_rescan = service.rescan
+
+    def counting_rescan(*args, **kwargs):
+        attempts.append(1)
+        if len(attempts) >= 2:
+            retried.set()  # a second attempt: the first failure did not end the service
+        return real_rescan(*args, **kwargs)
+
+    monkeypatch.setattr(service, "rescan", counting_rescan)
+    broker = PrivateBroker()
+    settings = ShotwatchSettings(home=home, amqp_url=broker.amqp_url, lyse_port=free_port(),
+                                 bind_address="tcp://127.0.0.1")
+    # Given shotwatch started while its broker is down, with an executed shot to announce
+    watch, thread = start(settings)
+    tap = None
+    try:
+        assert retried.wait(30), "the rescan was not retried"
+        assert thread.is_alive()
+        # When the broker comes up (the tap is the only route, so nothing is announced before it)
+        broker.start()
+        tap = Tap(broker.amqp_url, "shot.finished.*")
+        # Then the shot is announced
+        (event,) = tap.collect(lambda seen: len(seen) == 1, timeout=60)
+        assert event.path == shot
+    finally:
+        watch.stop()
+        thread.join(15)
+        if tap is not None:
+            tap.close()
+        broker.destroy()
+    assert not thread.is_alive()
