@@ -312,3 +312,15 @@ def test_retries_are_counted_apart_from_acks(amqp_url, run_consumer):
     Publisher(amqp_url, "test").publish(cancel_event("job-t"))
     assert recorder.next()[1].attempt == 1
     assert MESSAGES_SETTLED.labels(QUEUE.name, "retry")._value.get() == retried + 1
+
+
+def test_a_publish_the_broker_refused_inside_a_handler_is_retried_not_dead_lettered(amqp_url, run_consumer):
+    def publish_fails_once(event, ctx):
+        if ctx.attempt == 0:
+            raise PublishFailed("broker did not confirm 'job.status.fermions'")
+
+    recorder = Recorder(publish_fails_once)
+    run_consumer(recorder, min_backoff=0.05)
+    Publisher(amqp_url, "test").publish(cancel_event("job-p"))
+    event, ctx = recorder.next()
+    assert event.job_id == "job-p" and ctx.attempt == 1

@@ -195,7 +195,9 @@ class Consumer:
         started = time.perf_counter()
         try:
             route.handler(event, ctx)
-        except TransientError as exc:
+        except (TransientError, PublishFailed) as exc:
+            # A publish the broker did not confirm is the broker's trouble, not the message's:
+            # retry it like any transient failure (a handler's side effects are idempotent).
             return self._retry_later(route, key, properties, body, attempt, exc)
         except PermanentError as exc:
             log.error("message_dead_lettered", reason=str(exc)[:2000])
