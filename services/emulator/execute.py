@@ -9,10 +9,13 @@ group; analysis may use it for checks, never for results).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -62,7 +65,28 @@ def _cameras(f: "h5py.File") -> list[tuple[str, str, np.ndarray]]:  # noqa: F821
 
 
 def execute_shot(path: str, started: float, now: Callable[[], datetime] = datetime.now) -> str:
-    """Write the results of the shot at ``path`` (which began at ``started``); returns its memory."""
+    """Write the results of the shot at ``path`` (which began at ``started``); returns its memory.
+
+    The results are written into a copy that then replaces the shot in one rename: killed
+    half-way, the emulator leaves the shot as it was (and runs it again from its queue), never a
+    half-written file that shotwatch would refuse and the job would wait on forever.
+    """
+    shot = Path(path)
+    work = shot.with_name(f".{shot.name}.running")  # fixed name: a rerun overwrites a leftover
+    shutil.copyfile(shot, work)
+    memory = _write_results(str(work), started, now)
+    with open(work, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(work, shot)
+    directory = os.open(shot.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return memory
+
+
+def _write_results(path: str, started: float, now: Callable[[], datetime]) -> str:
     import h5py
 
     with h5py.File(path, "r+") as f:
