@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import time
 
 import structlog
 from aiohttp import web
@@ -18,6 +19,7 @@ from services.ingest.app import create_app
 from services.ingest.events import event_route
 from services.ingest.settings import IngestSettings
 from services.ingest.sqlite_store import SqliteJobStore
+from services.ingest.submission import fail_orphans
 
 log = structlog.get_logger(__name__)
 SERVICE = "ingest"
@@ -26,6 +28,9 @@ SERVICE = "ingest"
 async def serve(settings: IngestSettings, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; then stop taking requests, the consumer, and close the bus."""
     store = SqliteJobStore(settings.database)
+    orphans = await fail_orphans(store, time.time())
+    if orphans:
+        log.warning("orphaned_jobs_failed", jobs=orphans[:20], count=len(orphans))
     publisher = AsyncPublisher(settings.amqp_url, f"{SERVICE}.publisher",
                                threads=settings.publish_threads)
     loop = asyncio.get_running_loop()

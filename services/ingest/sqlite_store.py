@@ -148,6 +148,11 @@ class SqliteJobStore:
             self._apply_locked(job_id, Transition(
                 JobStatus.ERROR, detail="Not accepted.", error_message=reason))
 
+    async def stale_initializing(self, before: float) -> list[str]:
+        rows = self._db.execute("SELECT job_id FROM jobs WHERE status=? AND created_at<?",
+                                (JobStatus.INITIALIZING.value, before)).fetchall()
+        return [r["job_id"] for r in rows]
+
     async def get_job(self, job_id: str, owner: str) -> JobRecord | None:
         return self._row(job_id, owner)
 

@@ -103,6 +103,9 @@ class JobStore(Protocol):
     async def reject_job(self, job_id: str, reason: str) -> None:
         """Mark a job that could not be published ERROR and free its idempotency key."""
 
+    async def stale_initializing(self, before: float) -> list[str]:
+        """Jobs still INITIALIZING that were created before ``before`` (epoch seconds)."""
+
     async def get_job(self, job_id: str, owner: str) -> JobRecord | None: ...
 
     async def history(self, job_id: str) -> list[HistoryEntry]: ...

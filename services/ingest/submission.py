@@ -20,7 +20,7 @@ from services.ingest.context import Services
 from services.ingest.errors import ApiError
 from services.ingest.limits import retry_after_header
 from services.ingest.store import (
-    Created, IdempotencyClaim, JobRecord, KeyConflict, NewJob, Replayed,
+    Created, IdempotencyClaim, JobRecord, JobStore, KeyConflict, NewJob, Replayed,
 )
 
 log = structlog.get_logger(__name__)
@@ -160,3 +160,19 @@ async def cancel(svc: Services, job: JobRecord, requested_by: str) -> None:
                        "the message broker is unreachable; try again", job_id=job.job_id,
                        headers={"Retry-After": "10"}) from None
     await svc.store.request_cancel(job.job_id)
+
+
+#: A submission is stored and published within milliseconds; one still INITIALIZING after
+#: this long was cut short by a crash between the two steps.
+ORPHAN_AFTER_S = 60.0
+ORPHANED = ("the service stopped before the job was queued; nothing was run and nothing will "
+            "be: submit it again")
+
+
+async def fail_orphans(store: JobStore, now: float) -> list[str]:
+    """Mark jobs stored but never published ERROR, so no job stays half-accepted (and none
+    counts against its owner's unfinished-job limit). Run at start-up."""
+    orphans = await store.stale_initializing(now - ORPHAN_AFTER_S)
+    for job_id in orphans:
+        await store.reject_job(job_id, ORPHANED)
+    return orphans

@@ -34,3 +34,23 @@ async def test_a_retry_queues_a_job_its_crashed_first_attempt_only_stored(
     # And a further retry publishes nothing more
     assert await submit(client, headers={"Idempotency-Key": "retry-me"}) == job_id
     assert len(publisher_of(client).events) == 1
+
+
+async def test_a_job_stored_but_never_queued_is_failed_at_start_up(store):
+    # Given a job the ingest stored just before it was killed (never published)
+    import time
+
+    from services.ingest.submission import ORPHAN_AFTER_S, ORPHANED, fail_orphans
+    from services.ingest.store import NewJob
+
+    await store.create_job(NewJob(job_id="orphan000000000000000001", owner="alice", backend="fermions",
+                                  payload={}, detail="Got your json."), None)
+    fresh = await fail_orphans(store, time.time())
+    assert fresh == []  # a submission in progress is left alone
+    # When the ingest starts again later
+    orphans = await fail_orphans(store, time.time() + ORPHAN_AFTER_S + 1)
+    # Then the job is ERROR with a reason the user can act on, and no longer counts as unfinished
+    assert orphans == ["orphan000000000000000001"]
+    job = await store.get_job("orphan000000000000000001", "alice")
+    assert job.status.value == "ERROR" and ORPHANED in job.state.error_message
+    assert await store.count_unfinished("alice") == 0
