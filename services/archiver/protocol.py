@@ -137,3 +137,21 @@ def archive_shot(source: Path, dest: Path, root: Path, expected_sha256: str,
     fsync_dir(dest.parent)
     _remove_original(source)
     return Archived(dest, sha256, size, already=False)
+
+
+#: A copy takes milliseconds; a .part file this old belongs to an archiver that was killed.
+STALE_PART_S = 600.0
+
+
+def remove_stale_parts(root: Path, now: float, older_than_s: float = STALE_PART_S) -> list[Path]:
+    """Delete ``.part`` copies left by killed archivers (the shot itself is safe: the original
+    is removed only after the verified rename). Young ones may be another archiver's, in flight."""
+    removed = []
+    for part in root.rglob(".*.part") if root.is_dir() else ():
+        try:
+            if now - part.stat().st_mtime > older_than_s:
+                part.unlink()
+                removed.append(part)
+        except FileNotFoundError:
+            pass  # its archiver finished or removed it meanwhile
+    return removed

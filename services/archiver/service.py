@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from services.archiver.protocol import (
     ArchiveUnavailable,
     SourceMissing,
     archive_shot,
+    remove_stale_parts,
 )
 from services.archiver.settings import ArchiverSettings
 from services.common.bus import Consumer, MessageContext, PermanentError, Route, TransientError
@@ -102,6 +104,9 @@ def build_consumer(settings: ArchiverSettings) -> Consumer:
         settings.archive_root.mkdir(parents=True, exist_ok=True)
     elif not settings.archive_root.is_dir():
         log.error("archive_root_missing", root=str(settings.archive_root))
+    stale = remove_stale_parts(settings.archive_root, time.time())
+    if stale:
+        log.warning("stale_parts_removed", count=len(stale), first=str(stale[0]))
     return Consumer(settings.amqp_url, SERVICE, [Route(ARCHIVER_SHOTS, ShotArchiver(settings))],
                     prefetch=settings.archiver_prefetch)
 

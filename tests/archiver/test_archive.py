@@ -149,3 +149,19 @@ def test_a_file_outside_the_shot_folders_is_never_archived_or_deleted(tmp_path, 
     with pytest.raises(PermanentError, match="not under the shot folders"):
         archiver(analysed(shot), context(RecordingPublisher()))
     assert shot.path.exists() and not list(sds.rglob("*.h5"))
+
+
+def test_stale_part_files_of_killed_archivers_are_removed_young_ones_kept(tmp_path):
+    import time
+
+    from services.archiver.protocol import STALE_PART_S, remove_stale_parts
+
+    folder = tmp_path / "fermions" / "2026" / "11" / "28" / "job" / "experiment_0"
+    folder.mkdir(parents=True)
+    old, young, shot = folder / ".0000.h5.abc.part", folder / ".0001.h5.def.part", folder / "0002.h5"
+    for path in (old, young, shot):
+        path.write_bytes(b"x")
+    now = time.time()
+    os.utime(old, (now - STALE_PART_S - 5, now - STALE_PART_S - 5))
+    assert remove_stale_parts(tmp_path, now) == [old]
+    assert not old.exists() and young.exists() and shot.exists()
