@@ -21,18 +21,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pika
-import pika.exceptions as pex
 import structlog
 
 from contracts.events import JobSubmitted, UndecodableEvent, decode_event
 from contracts.topology import SPOOLER_JOBS
 from services.common.bus import PermanentError, Publisher, TransientError
-from services.common.bus.connection import connection_parameters
+from services.common.bus.connection import CONNECTION_ERRORS, connection_parameters, keep_connected
 from services.common.bus.declare import declare_queues
 from services.common.metrics import metered
 
 log = structlog.get_logger(__name__)
-_CONNECTION_ERRORS = (pex.AMQPConnectionError, pex.AMQPChannelError, pex.StreamLostError, OSError)
 
 JobHandler = Callable[[JobSubmitted, Publisher], None]
 
@@ -59,16 +57,7 @@ class JobIntake:
         self._stop.set()
 
     def run(self) -> None:
-        delay = 0.2
-        while not self._stop.is_set():
-            try:
-                self._consume()
-                delay = 0.2
-            except _CONNECTION_ERRORS as exc:
-                self.ready.clear()
-                log.warning("broker_unavailable", error=repr(exc), retry_in_s=delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+        keep_connected(self._consume, self._stop, self.ready, "spooler.intake")
         self._worker.shutdown(wait=True)
 
     def _consume(self) -> None:
@@ -114,7 +103,7 @@ class JobIntake:
             if connection.is_open:
                 try:
                     connection.close()
-                except _CONNECTION_ERRORS:
+                except CONNECTION_ERRORS:
                     pass
 
     def _deliver(self, _channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:

@@ -12,16 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pika
-import pika.exceptions as pex
 import structlog
 
 from contracts.events import ShotFinished, UndecodableEvent, decode_event
 from contracts.topology import EXCHANGE, RoutingKey, any_backend
-from services.common.bus.connection import connection_parameters
+from services.common.bus.connection import CONNECTION_ERRORS, connection_parameters, keep_connected
 from services.common.bus.declare import declare_exchanges
 
 log = structlog.get_logger(__name__)
-_CONNECTION_ERRORS = (pex.AMQPConnectionError, pex.AMQPChannelError, pex.StreamLostError, OSError)
 
 
 def shot_executed(path: str) -> bool:
@@ -50,16 +48,7 @@ class ShotProgress:
         self._stop.set()
 
     def run(self) -> None:
-        delay = 0.2
-        while not self._stop.is_set():
-            try:
-                self._listen()
-                delay = 0.2
-            except _CONNECTION_ERRORS as exc:
-                self.ready.clear()
-                log.warning("progress_feed_unavailable", error=repr(exc), retry_in_s=delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+        keep_connected(self._listen, self._stop, self.ready, "spooler.progress")
 
     def _listen(self) -> None:
         connection = pika.BlockingConnection(connection_parameters(self._amqp_url, "spooler.progress"))
@@ -78,7 +67,7 @@ class ShotProgress:
             if connection.is_open:
                 try:
                     connection.close()
-                except _CONNECTION_ERRORS:
+                except CONNECTION_ERRORS:
                     pass
 
     def _deliver(self, _channel: Any, _method: Any, properties: pika.BasicProperties, body: bytes) -> None:

@@ -8,7 +8,6 @@ an in-memory server. A missing interpreter fails these tests: they must not pass
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from contracts.result import build_result, failed_result
 from contracts.status import JobStatus, StatusDict
 from contracts.validation import validate_job
 from tests.contracts.helpers import fixture, lab_backend
+from tests.support.compat import compat_python
 
 pytestmark = pytest.mark.compat
 
@@ -28,15 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "tests" / "compat" / "qiskit_accepts.py"
 REGISTRY = BACKENDS.with_specs([lab_backend("mot")])
 CONFIGS = [backend_configuration(spec, "http://compat.invalid") for spec in REGISTRY.values()]
-
-
-def compat_python() -> Path:
-    default = REPO / ".venv-compat" / "bin" / "python"
-    python = Path(os.environ.get("SHOTLINE_COMPAT_PYTHON", default))
-    if not python.exists():
-        pytest.fail(f"compat interpreter {python} not found: create .venv-compat from "
-                    "tests/compat/requirements.txt or set SHOTLINE_COMPAT_PYTHON")
-    return python
 
 
 def run_client(request: dict[str, Any]) -> dict[str, Any]:

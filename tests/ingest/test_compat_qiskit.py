@@ -21,9 +21,9 @@ from contracts.status import JobStatus
 from services.common.bus import Publisher
 
 from tests.ingest.process import ROOT, IngestProcess, start_ingest
+from tests.support.compat import compat_python
 
 pytestmark = [pytest.mark.rabbit, pytest.mark.compat]
-COMPAT_PYTHON = Path(os.environ.get("SHOTLINE_COMPAT_PYTHON", ROOT / ".venv-compat/bin/python"))
 SCRIPT = ROOT / "tests" / "compat" / "client_qiskit.py"
 TIMEOUT = 180
 
@@ -62,15 +62,12 @@ def finish_jobs(amqp_url: str, jobs: dict[str, str]) -> None:
 
 
 def test_qiskit_cold_atom_client(ingest: IngestProcess, amqp_url: str, tmp_path: Path) -> None:
-    if not COMPAT_PYTHON.exists():
-        pytest.fail(f"compat interpreter {COMPAT_PYTHON} is missing: create it with "
-                    "`python -m venv .venv-compat && .venv-compat/bin/pip install -r "
-                    "tests/compat/requirements.txt` or set SHOTLINE_COMPAT_PYTHON")
+    python = compat_python()
     token = ingest.add_user("qiskit_user")
     home = tmp_path / "home"
     home.mkdir()
     env = {"HOME": str(home), "PATH": os.environ.get("PATH", ""), "PYTHONWARNINGS": "ignore"}
-    client = subprocess.Popen([str(COMPAT_PYTHON), str(SCRIPT), ingest.base_url, "qiskit_user", token],
+    client = subprocess.Popen([str(python), str(SCRIPT), ingest.base_url, "qiskit_user", token],
                               env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:

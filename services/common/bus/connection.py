@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import pika
+import pika.exceptions as pex
+import structlog
+
+log = structlog.get_logger(__name__)
+
+#: What a lost or refused broker connection raises in pika's blocking adapter.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    pex.AMQPConnectionError, pex.AMQPChannelError, pex.StreamLostError, OSError,
+)
 
 
 def connection_parameters(amqp_url: str, name: str) -> pika.URLParameters:
@@ -19,3 +31,19 @@ def connection_parameters(amqp_url: str, name: str) -> pika.URLParameters:
     params.connection_attempts = 1
     params.socket_timeout = 5
     return params
+
+
+def keep_connected(session: Callable[[], None], stop: threading.Event, ready: threading.Event,
+                   what: str) -> None:
+    """Run ``session`` (connect, consume until ``stop``) again and again until ``stop``: after a
+    lost connection, or while the broker is down, wait with capped backoff and reconnect."""
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            session()
+            delay = 0.2
+        except CONNECTION_ERRORS as exc:
+            ready.clear()
+            log.warning("broker_unavailable", part=what, error=repr(exc), retry_in_s=delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 5.0)

@@ -27,14 +27,13 @@ import structlog
 
 from contracts.events import Event, UndecodableEvent, decode_event
 from contracts.topology import ATTEMPT_HEADER, QUEUES, QueueSpec
-from services.common.bus.connection import connection_parameters
+from services.common.bus.connection import CONNECTION_ERRORS, connection_parameters, keep_connected
 from services.common.bus.declare import declare_queues
 from services.common.bus.errors import PermanentError, PublishFailed, TransientError
 from services.common.bus.publisher import Publisher
 from services.common.metrics import HANDLER_SECONDS, MESSAGES_CONSUMED, MESSAGES_SETTLED
 
 log = structlog.get_logger(__name__)
-_CONNECTION_ERRORS = (pex.AMQPConnectionError, pex.AMQPChannelError, pex.StreamLostError, OSError)
 
 
 @dataclass(frozen=True)
@@ -99,16 +98,7 @@ class Consumer:
         self._stop.set()
 
     def run(self) -> None:
-        delay = 0.2
-        while not self._stop.is_set():
-            try:
-                self._consume_until_stopped()
-                delay = 0.2
-            except _CONNECTION_ERRORS as exc:
-                self.ready.clear()
-                log.warning("broker_unavailable", error=repr(exc), retry_in_s=delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+        keep_connected(self._consume_until_stopped, self._stop, self.ready, f"{self._service}.consumer")
         for worker in self._workers.values():
             worker.shutdown(wait=True)
 
@@ -140,7 +130,7 @@ class Consumer:
             if connection.is_open:
                 try:
                     connection.close()
-                except _CONNECTION_ERRORS:
+                except CONNECTION_ERRORS:
                     pass
 
     def _busy(self) -> bool:
@@ -259,5 +249,5 @@ class Consumer:
 
         try:
             connection.add_callback_threadsafe(settle)
-        except _CONNECTION_ERRORS + (pex.ConnectionWrongStateError,):
+        except CONNECTION_ERRORS + (pex.ConnectionWrongStateError,):
             log.warning("ack_lost_with_connection", fate=fate)

@@ -14,13 +14,12 @@ import structlog
 
 from contracts.events import Event, encode_event
 from contracts.topology import EXCHANGE
-from services.common.bus.connection import connection_parameters
+from services.common.bus.connection import CONNECTION_ERRORS, connection_parameters
 from services.common.bus.errors import PublishFailed
 from services.common.metrics import PUBLISHED
 
 log = structlog.get_logger(__name__)
 
-_CONNECTION_ERRORS = (pex.AMQPConnectionError, pex.AMQPChannelError, pex.StreamLostError, OSError)
 
 
 def event_properties(event: Event, headers: dict[str, Any] | None = None) -> pika.BasicProperties:
@@ -73,7 +72,7 @@ class Publisher:
                 raise PublishFailed(f"no queue is bound for {routing_key!r} on {exchange!r}") from exc
             except pex.NackError as exc:
                 error: Exception = exc
-            except _CONNECTION_ERRORS as exc:
+            except CONNECTION_ERRORS as exc:
                 error = exc
             self.close()
             if attempt < self._attempts:
@@ -95,7 +94,7 @@ class Publisher:
         if connection is not None and connection.is_open:
             try:
                 connection.close()
-            except _CONNECTION_ERRORS:
+            except CONNECTION_ERRORS:
                 pass
 
 
