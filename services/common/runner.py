@@ -5,11 +5,14 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 import structlog
 
 from services.common.bus import Consumer
-from services.common.logging import announce_ready
+from services.common.logging import announce_ready, configure_logging
+from services.common.metrics import serve_metrics
+from services.common.settings import CommonSettings, load_settings
 
 log = structlog.get_logger(__name__)
 
@@ -44,3 +47,26 @@ def announce_when_ready(parts: Sequence[threading.Event], stopping: Callable[[],
             if stopping():
                 return
     announce_ready()
+
+
+class Service(Protocol):
+    def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=CommonSettings)
+
+
+def run_service(name: str, settings_cls: type[S], build: Callable[[S], Service]) -> None:
+    """The entry point of a service that is not a plain consumer: settings, logging, metrics,
+    then ``build(settings).run()`` until SIGTERM/SIGINT calls its ``stop``."""
+    settings = load_settings(settings_cls)
+    configure_logging(name, settings.log_level, settings.log_format)
+    serve_metrics(settings.metrics_port, settings.metrics_host)
+    # The signal handler must exist before building: labscript_utils.h5_lock's KillLock, set up
+    # on import, chains to whatever handler is installed when it connects.
+    holder: list[Service] = []
+    on_termination(lambda: holder[0].stop() if holder else None)
+    holder.append(build(settings))
+    holder[0].run()

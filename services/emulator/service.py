@@ -7,10 +7,9 @@ import time
 
 import structlog
 
-from services.common.logging import announce_ready, configure_logging
-from services.common.metrics import BusyClock, serve_metrics
-from services.common.runner import on_termination
-from services.common.settings import load_settings
+from services.common.logging import announce_ready
+from services.common.metrics import BusyClock
+from services.common.runner import run_service
 from services.emulator.settings import EmulatorSettings
 
 log = structlog.get_logger(__name__)
@@ -125,16 +124,13 @@ class Emulator:
 
 def run() -> None:
     """Entry point of ``shotline emulator``."""
-    settings = load_settings(EmulatorSettings)
-    configure_logging("emulator", settings.log_level, settings.log_format)
-    serve_metrics(settings.metrics_port, settings.metrics_host)
-    # Our SIGTERM handler must exist before h5_lock's KillLock connects (it chains to it).
-    holder: list[Emulator] = []
-    on_termination(lambda: holder[0].stop() if holder else None)
-    holder.append(Emulator(settings))
-    holder[0].busy.export()
-    holder[0].run()
+    run_service("emulator", EmulatorSettings, _exported)
 
+
+def _exported(settings: EmulatorSettings) -> Emulator:
+    emulator = Emulator(settings)
+    emulator.busy.export()  # the executor's busy ratio, on this process's /metrics
+    return emulator
 
 if __name__ == "__main__":
     run()

@@ -9,10 +9,8 @@ import structlog
 
 from contracts.events import JobFailed, ShotFinished
 from services.common.bus import Publisher, PublishFailed
-from services.common.logging import announce_ready, configure_logging
-from services.common.metrics import serve_metrics
-from services.common.runner import on_termination
-from services.common.settings import load_settings
+from services.common.logging import announce_ready
+from services.common.runner import run_service
 from services.shotwatch.announced import AnnouncedShots
 from services.shotwatch.settings import ShotwatchSettings
 from services.shotwatch.shots import NotAShot, candidate_shots, inspect_shot
@@ -138,15 +136,7 @@ class Shotwatch:
 
 def run() -> None:
     """Entry point of ``shotline shotwatch``."""
-    settings = load_settings(ShotwatchSettings)
-    configure_logging("shotwatch", settings.log_level, settings.log_format)
-    serve_metrics(settings.metrics_port, settings.metrics_host)
-    # Our SIGTERM handler must exist before h5_lock's KillLock connects (it chains to it).
-    holder: list[Shotwatch] = []
-    on_termination(lambda: holder[0].stop() if holder else None)
-    holder.append(Shotwatch(settings))
-    holder[0].run()
-
+    run_service("shotwatch", ShotwatchSettings, Shotwatch)
 
 if __name__ == "__main__":
     run()

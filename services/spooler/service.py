@@ -9,10 +9,8 @@ import structlog
 
 from contracts.topology import SPOOLER_CANCELS
 from services.common.bus import Consumer, Route
-from services.common.logging import configure_logging
-from services.common.metrics import metered, serve_metrics
-from services.common.runner import announce_when_ready, on_termination
-from services.common.settings import load_settings
+from services.common.metrics import metered
+from services.common.runner import announce_when_ready, run_service
 from services.spooler.settings import SpoolerSettings
 
 log = structlog.get_logger(__name__)
@@ -86,15 +84,7 @@ class Spooler:
 
 def run() -> None:
     """Entry point of ``shotline spooler``."""
-    settings = load_settings(SpoolerSettings)
-    configure_logging("spooler", settings.log_level, settings.log_format)
-    serve_metrics(settings.metrics_port, settings.metrics_host)
-    # Our SIGTERM handler must exist before h5_lock's KillLock connects (it chains to it).
-    holder: list[Spooler] = []
-    on_termination(lambda: holder[0].stop() if holder else None)
-    holder.append(Spooler(settings))
-    holder[0].run()
-
+    run_service("spooler", SpoolerSettings, Spooler)
 
 if __name__ == "__main__":
     run()
