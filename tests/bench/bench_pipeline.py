@@ -63,7 +63,8 @@ def row(name: str, per_shot_s: list[float] | None, total_s: float, shots: int) -
 
 def bench_stages(workdir: Path, shots: int) -> list[str]:
     experiments = {"experiment_0": shots // 2, "experiment_1": shots - shots // 2}
-    job = build_job(workdir / "spool", BACKEND, "bench-stages", experiments)
+    # Shots where the spooler would put them: the services touch no file elsewhere.
+    job = build_job(workdir / "home" / "shots" / BACKEND, BACKEND, "bench-stages", experiments)
     settings = AnalysisSettings(home=workdir / "home")
     routines = prepare_routines()
     worker = RoutineWorker("bench")
@@ -147,9 +148,9 @@ def bench_broker(workdir: Path, shots: int, analysis_processes: int) -> list[str
         conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
         declare_queues(conn.channel(), QUEUES)
         conn.close()
-        job = build_job(workdir / "spool-b", BACKEND, "bench-broker",
+        job = build_job(workdir / "home-b" / "shots" / BACKEND, BACKEND, "bench-broker",
                         {"experiment_0": shots // 2, "experiment_1": shots - shots // 2})
-        env = {**os.environ, "SHOTLINE_AMQP_URL": amqp_url, "SHOTLINE_HOME": str(workdir / "home-b"),
+        env = {**os.environ, "SHOTLINE_METRICS_PORT": "0", "SHOTLINE_AMQP_URL": amqp_url, "SHOTLINE_HOME": str(workdir / "home-b"),
                "SHOTLINE_LOG_FORMAT": "json", "SHOTLINE_LOG_LEVEL": "WARNING"}
         for name in ["analysis"] * analysis_processes + ["archiver"]:
             procs.append(subprocess.Popen([sys.executable, "-m", "services.cli.main", name], env=env))
