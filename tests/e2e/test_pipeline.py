@@ -59,6 +59,19 @@ class EventTap:
                 return events
             events.append(json.loads(body))
 
+    def wait_for(self, match, timeout: float = 60) -> list[dict[str, Any]]:
+        """Block until an event satisfying ``match`` arrives; return every event seen."""
+        seen = []
+        try:
+            for method, _, body in self.channel.consume(self.queue, auto_ack=True, inactivity_timeout=timeout):
+                assert method is not None, f"no matching event within {timeout}s"
+                seen.append(json.loads(body))
+                if match(seen[-1]):
+                    return seen
+        finally:
+            self.channel.cancel()
+        return seen
+
     def close(self) -> None:
         self.connection.close()
 
