@@ -26,7 +26,7 @@ import structlog
 from contracts.events import JobSubmitted, UndecodableEvent, decode_event
 from contracts.topology import SPOOLER_JOBS
 from services.common.bus import PermanentError, Publisher, TransientError
-from services.common.bus.connection import CONNECTION_ERRORS, connection_parameters, keep_connected
+from services.common.bus.connection import close_quietly, connection_parameters, keep_connected
 from services.common.bus.declare import declare_queues
 from services.common.metrics import metered
 
@@ -100,11 +100,7 @@ class JobIntake:
         finally:
             self.ready.clear()
             self._delivered = None
-            if connection.is_open:
-                try:
-                    connection.close()
-                except CONNECTION_ERRORS:
-                    pass
+            close_quietly(connection)
 
     def _deliver(self, _channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
         self._delivered = (method, properties, body)

@@ -16,7 +16,7 @@ import structlog
 
 from contracts.events import ShotFinished, UndecodableEvent, decode_event
 from contracts.topology import EXCHANGE, RoutingKey, any_backend
-from services.common.bus.connection import CONNECTION_ERRORS, connection_parameters, keep_connected
+from services.common.bus.connection import close_quietly, connection_parameters, keep_connected
 from services.common.bus.declare import declare_exchanges
 
 log = structlog.get_logger(__name__)
@@ -64,11 +64,7 @@ class ShotProgress:
                 connection.process_data_events(time_limit=0.2)
         finally:
             self.ready.clear()
-            if connection.is_open:
-                try:
-                    connection.close()
-                except CONNECTION_ERRORS:
-                    pass
+            close_quietly(connection)
 
     def _deliver(self, _channel: Any, _method: Any, properties: pika.BasicProperties, body: bytes) -> None:
         try:

@@ -47,3 +47,12 @@ def keep_connected(session: Callable[[], None], stop: threading.Event, ready: th
             log.warning("broker_unavailable", part=what, error=repr(exc), retry_in_s=delay)
             stop.wait(delay)
             delay = min(delay * 2, 5.0)
+
+
+def close_quietly(connection: pika.BlockingConnection | None) -> None:
+    """Close a connection that may already be gone (the broker restarted, the socket died)."""
+    if connection is not None and connection.is_open:
+        try:
+            connection.close()
+        except CONNECTION_ERRORS:
+            pass

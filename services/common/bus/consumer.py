@@ -27,7 +27,7 @@ import structlog
 
 from contracts.events import Event, UndecodableEvent, decode_event
 from contracts.topology import ATTEMPT_HEADER, QUEUES, QueueSpec
-from services.common.bus.connection import CONNECTION_ERRORS, connection_parameters, keep_connected
+from services.common.bus.connection import CONNECTION_ERRORS, close_quietly, connection_parameters, keep_connected
 from services.common.bus.declare import declare_queues
 from services.common.bus.errors import PermanentError, PublishFailed, TransientError
 from services.common.bus.publisher import Publisher
@@ -127,11 +127,7 @@ class Consumer:
             connection.process_data_events(time_limit=0)
         finally:
             self.ready.clear()
-            if connection.is_open:
-                try:
-                    connection.close()
-                except CONNECTION_ERRORS:
-                    pass
+            close_quietly(connection)
 
     def _busy(self) -> bool:
         with self._inflight_lock:

@@ -14,7 +14,7 @@ import structlog
 
 from contracts.events import Event, encode_event
 from contracts.topology import EXCHANGE
-from services.common.bus.connection import CONNECTION_ERRORS, connection_parameters
+from services.common.bus.connection import CONNECTION_ERRORS, close_quietly, connection_parameters
 from services.common.bus.errors import PublishFailed
 from services.common.metrics import PUBLISHED
 
@@ -91,11 +91,7 @@ class Publisher:
 
     def close(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
-        if connection is not None and connection.is_open:
-            try:
-                connection.close()
-            except CONNECTION_ERRORS:
-                pass
+        close_quietly(connection)
 
 
 class AsyncPublisher:
