@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -119,6 +120,9 @@ class JobBook:
             record = JobRecord.from_json(path.read_text())
             self._jobs[record.job_id] = record
         self._next_admission = max((j.admitted for j in self._jobs.values()), default=0) + 1
+        # When each active job last moved (a shot handed or finished); in memory only, so the
+        # watchdog's clock starts again after a restart, which only ever gives more time.
+        self._moved_at: dict[str, float] = {}
 
     # -- queries ----------------------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
@@ -139,6 +143,12 @@ class JobBook:
     def unfinished_handed(self) -> list[tuple[JobRecord, int]]:
         with self.changed:
             return [(j, n) for j in self.active() for n in range(j.handed) if n not in j.finished]
+
+    def stalled(self, now: float, timeout_s: float) -> list[JobRecord]:
+        """Active jobs with shots in the executor and no progress for ``timeout_s``."""
+        with self.changed:
+            return [j for j in self.active() if j.outstanding
+                    and now - self._moved_at.setdefault(j.job_id, now) > timeout_s]
 
     # -- changes ----------------------------------------------------------------------------
     def _save(self, record: JobRecord) -> None:
@@ -181,6 +191,7 @@ class JobBook:
             job = self._jobs[job_id]
             job.handed += 1
             job.in_flight = False
+            self._moved_at[job_id] = time.monotonic()
             job.running_announced = True
             self._settle(job)
             self._save(job)
@@ -192,6 +203,7 @@ class JobBook:
             if job is None or flat is None or flat in job.finished:
                 return
             job.finished.add(flat)
+            self._moved_at[job_id] = time.monotonic()
             if self._settle(job):
                 self._save(job)
             self.changed.notify_all()

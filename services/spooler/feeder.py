@@ -59,10 +59,33 @@ class Feeder:
                         woke = self._book.changed.wait(self._settings.rescan_interval_s)
                         if not woke and self._book.unfinished_handed():
                             self._rescan.set()  # no progress for a while: look at the files
-                        continue
+                if handover is None:
+                    self._fail_stalled(publisher)
+                    continue
                 self._hand_over(handover, publisher)
         finally:
             publisher.close()
+
+    def _fail_stalled(self, publisher: Publisher) -> None:
+        """A shot the executor lost (or a BLACS that hangs) must not hold its job, and every job
+        behind it, forever: fail the job; its late shots, if any, are ignored downstream."""
+        for job in self._book.stalled(time.monotonic(), self._settings.shot_timeout_s):
+            if self._book.unfinished_handed() and self._rescan_now_finds_progress(job.job_id):
+                continue
+            waiting = [f"{e.name} shot {n}" for j, flat in self._book.unfinished_handed()
+                       if j.job_id == job.job_id for e, n in [j.locate(flat)]]
+            reason = (f"no shot finished for {self._settings.shot_timeout_s:.0f} s; the executor "
+                      f"did not return {', '.join(waiting[:5])}")
+            log.error("job_stalled", job_id=job.job_id, waiting=waiting[:5])
+            self._book.fail(job.job_id)
+            self._publish(publisher, JobFailed.create(PRODUCER, job_id=job.job_id, backend=job.backend,
+                                                      stage="execution", reason=reason))
+
+    def _rescan_now_finds_progress(self, job_id: str) -> bool:
+        """Look at the shot files once more before giving up on a job (events may be lost)."""
+        before = len(self._book.get(job_id).finished)
+        self._recover_finished()
+        return len(self._book.get(job_id).finished) > before
 
     def _recover_finished(self) -> None:
         for job, flat in self._book.unfinished_handed():

@@ -23,6 +23,11 @@ class SpoolerSettings(CommonSettings):
         "tests/bench/bench_spooling.py) while a cancelled job stops after the shot running and "
         "at most one already queued: shots beyond the window are dropped on cancel.",
     )
+    shot_timeout_s: float = Field(
+        default=600.0, gt=0,
+        description="A job whose shots in the executor make no progress for this long fails "
+        "(stage execution) instead of holding the apparatus forever; longer than a shot cycle.",
+    )
     jobs_in_hand: int = Field(
         default=2, ge=1,
         description="Jobs the spooler holds at once: the running one plus the look-ahead. Further "
