@@ -91,6 +91,14 @@ def _remove_original(source: Path) -> None:
     fsync_dir(source.parent)
 
 
+def _remove_leftover_parts(dest: Path) -> None:
+    """Drop working copies of ``dest`` left by an archiver killed mid-copy, now that ``dest`` is
+    verified in place. A duplicate still copying loses its part, its rename fails, and its retry
+    finds ``dest`` with the right checksum: the outcome is the same."""
+    for part in dest.parent.glob(f".{dest.name}.*.part"):
+        part.unlink(missing_ok=True)
+
+
 def archive_shot(source: Path, dest: Path, root: Path, expected_sha256: str,
                  min_free_bytes: int = 0) -> Archived:
     """Move ``source`` to ``dest`` inside the archive ``root``; idempotent.
@@ -110,6 +118,7 @@ def archive_shot(source: Path, dest: Path, root: Path, expected_sha256: str,
             raise ArchiveIntegrityError(
                 f"archive already holds a different file at {dest} (sha256 {sha256[:12]}…)")
         _remove_original(source)
+        _remove_leftover_parts(dest)
         return Archived(dest, sha256, size, already=True)
     if not source.exists():
         raise SourceMissing(f"{source} is gone and {dest} was never archived")
@@ -136,6 +145,7 @@ def archive_shot(source: Path, dest: Path, root: Path, expected_sha256: str,
         raise
     fsync_dir(dest.parent)
     _remove_original(source)
+    _remove_leftover_parts(dest)
     return Archived(dest, sha256, size, already=False)
 
 

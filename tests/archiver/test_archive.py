@@ -165,3 +165,16 @@ def test_stale_part_files_of_killed_archivers_are_removed_young_ones_kept(tmp_pa
     os.utime(old, (now - STALE_PART_S - 5, now - STALE_PART_S - 5))
     assert remove_stale_parts(tmp_path, now) == [old]
     assert not old.exists() and young.exists() and shot.exists()
+
+
+def test_a_part_left_by_an_archiver_killed_mid_copy_goes_once_the_shot_is_archived(archiver, sds, shot):
+    # Given the working copy of a killed archiver next to where the shot belongs
+    dest = archiver.destination(analysed(shot))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    leftover = dest.parent / f".{dest.name}.0123456789ab.part"
+    leftover.write_bytes(b"half a shot")
+    # When the redelivered message archives the shot
+    archiver(analysed(shot), context(RecordingPublisher()))
+    # Then the shot is in place and the leftover is gone
+    assert sha256_of(dest) == (shot.sha256, shot.size)
+    assert not leftover.exists()
