@@ -10,6 +10,7 @@ from contracts.backends.spec import (
     InstructionSpec,
     ParamSpec,
     barrier,
+    load_atoms,
     measure,
     single_wire_gate,
 )
@@ -65,14 +66,7 @@ SPEC = BackendSpec(
             coupling_map=((0,), (0, 1), (0, 1, 2), (0, 1, 2, 3), ALL_WIRES),
             qasm_def="gate multiqudit_full(omega, delta, chi, Jxy, Jzz) {}",
         ),
-        InstructionSpec(
-            name="load",
-            description="Load N atoms onto the wire; its dimension becomes N+1.",
-            min_wires=1,
-            max_wires=1,
-            params=(ParamSpec(name="num_atoms", min=1, max=MAX_ATOMS),),
-            integer_params=True,
-        ),
+        load_atoms(MAX_ATOMS, "Load N atoms onto the wire; its dimension becomes N+1."),
         measure(NUM_WIRES),
         barrier(NUM_WIRES),
     ),

@@ -10,6 +10,7 @@ from contracts.backends.spec import (
     InstructionSpec,
     ParamSpec,
     barrier,
+    load_atoms,
     measure,
 )
 
@@ -28,14 +29,7 @@ SPEC = BackendSpec(
     simulator=True,
     instructions=(
         # The one wire is implied, so `load` and `measure` may leave it out (legacy notebooks).
-        InstructionSpec(
-            name="load",
-            description="Load N atoms; the qudit dimension becomes N+1.",
-            min_wires=0,
-            max_wires=1,
-            params=(ParamSpec(name="num_atoms", min=1, max=MAX_ATOMS),),
-            integer_params=True,
-        ),
+        load_atoms(MAX_ATOMS, "Load N atoms; the qudit dimension becomes N+1.", optional_wire=True),
         InstructionSpec(
             name="rlx",
             description="Evolution under Lx",

@@ -240,6 +240,18 @@ def measure(num_wires: int, *, optional_wire: bool = False) -> InstructionSpec:
     )
 
 
+def load_atoms(max_atoms: int, description: str, *, optional_wire: bool = False) -> InstructionSpec:
+    """`load` of N atoms (an integer parameter) onto one wire of a qudit backend."""
+    return InstructionSpec(
+        name="load",
+        description=description,
+        min_wires=0 if optional_wire else 1,
+        max_wires=1,
+        params=(ParamSpec(name="num_atoms", min=1, max=max_atoms),),
+        integer_params=True,
+    )
+
+
 def barrier(num_wires: int) -> InstructionSpec:
     """`barrier` over any subset of wires, including none (legacy notebooks send `[]`)."""
     return InstructionSpec(
