@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from datetime import datetime
 from pathlib import Path
 
 import h5py
@@ -15,10 +14,8 @@ from services.common.imaging import read_fluorescence
 from services.emulator.protocol import ADDED, NOT_ACCESSIBLE
 from services.emulator.service import Emulator
 from services.emulator.settings import EmulatorSettings
-from services.spooler.compiler import TemplateRequest, compile_template, derive_shot, per_shot_attrs
-from services.spooler.labscript_env import prepare_labscript
-from services.spooler.shot_globals import experiment_globals
 from tests.conftest import free_port
+from tests.support.shots import compiled_shots
 
 pytestmark = pytest.mark.labscript
 CIRCUIT = [["load", [0], []], ["load", [2], []], ["measure", [2], []], ["measure", [1], []],
@@ -40,16 +37,7 @@ class FakeLyse(ZMQServer):
 
 
 def shots(tmp_path, n: int) -> list[str]:
-    g = experiment_globals("job-e", "fermions", "experiment_0", 0,
-                           {"instructions": CIRCUIT, "num_wires": 8, "shots": n}, 5)
-    script = prepare_labscript().labscriptlib / "sequence_fermions.py"
-    req = TemplateRequest(str(script), str(tmp_path / "template.h5"), "job-e", "experiment_0", g,
-                          datetime.now())
-    compile_template(req)
-    paths = [str(tmp_path / f"{k:04d}.h5") for k in range(n)]
-    for k, path in enumerate(paths):
-        derive_shot(req.template, path, per_shot_attrs(g, k))
-    return paths
+    return compiled_shots(tmp_path, "job-e", CIRCUIT, n, 5)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-from datetime import datetime
 
 import pytest
 from labscript_utils.ls_zprocess import zmq_get
@@ -14,10 +13,8 @@ from services.emulator.execute import execute_shot
 from services.shotwatch.service import Shotwatch
 from services.shotwatch.settings import ShotwatchSettings
 from services.shotwatch.shots import sha256_of
-from services.spooler.compiler import TemplateRequest, compile_template, derive_shot, per_shot_attrs
-from services.spooler.labscript_env import prepare_labscript
-from services.spooler.shot_globals import experiment_globals
 from tests.conftest import free_port
+from tests.support.shots import compiled_shots
 from tests.spooler.harness import Tap, declare_topology, of
 
 pytestmark = [pytest.mark.rabbit, pytest.mark.labscript]
@@ -26,17 +23,9 @@ pytestmark = [pytest.mark.rabbit, pytest.mark.labscript]
 def executed_shots(home, n: int, run: bool = True) -> list[str]:
     folder = home / "shots" / "fermions" / "job-s" / "experiment_0"
     folder.mkdir(parents=True)
-    g = experiment_globals("job-s", "fermions", "experiment_0", 0, {
-        "instructions": [["load", [1], []], ["measure", [1], []]], "num_wires": 8, "shots": n}, 3)
-    script = prepare_labscript().labscriptlib / "sequence_fermions.py"
-    req = TemplateRequest(str(script), str(folder / "template.h5"), "job-s", "experiment_0", g,
-                          datetime.now())
-    compile_template(req)
-    paths = [str(folder / f"{k:04d}.h5") for k in range(n)]
-    for k, path in enumerate(paths):
-        derive_shot(req.template, path, per_shot_attrs(g, k))
-        if run:
-            execute_shot(path, 0.0)
+    paths = compiled_shots(folder, "job-s", [["load", [1], []], ["measure", [1], []]], n, 3)
+    for path in paths if run else ():
+        execute_shot(path, 0.0)
     return paths
 
 
