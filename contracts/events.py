@@ -10,8 +10,9 @@ import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from contracts.job import JobPayload
 from contracts.status import JobStatus
 from contracts.topology import RoutingKey, routing_key
 
@@ -44,6 +45,26 @@ ShotPath = Annotated[
     StringConstraints(min_length=1, max_length=4096),
     Field(description="Absolute path of the shot HDF5 file.", examples=["/var/shotline/shots/fermions/8780f5ec/experiment_0/0000.h5"]),
 ]
+
+
+def _clipped(limit: int):  # noqa: ANN202 - a validator
+    """Free text for people is cut to ``limit`` characters (ending in an ellipsis) rather than
+    refused: a failure report must never itself fail on its length."""
+
+    def clip(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            return value[: limit - 1] + "…"
+        return value
+
+    return BeforeValidator(clip)
+
+
+#: Why a job failed, in words a user can act on.
+Reason = Annotated[str, _clipped(4000), Field(max_length=4000)]
+#: Human-readable progress of a job.
+Detail = Annotated[str, _clipped(2000), Field(max_length=2000)]
+#: The pipeline stage a job failed in.
+Stage = Literal["validation", "spooling", "execution", "analysis", "archiving", "result"]
 
 
 def _now() -> datetime:
@@ -82,8 +103,8 @@ class JobSubmitted(Event):
 
     ROUTING: ClassVar[str] = RoutingKey.JOB_SUBMITTED
     owner: str = Field(description="User name of the submitter.", examples=["alice"], max_length=64)
-    payload: dict[str, Any] = Field(
-        description="The validated job payload in wire form (experiment_<n> -> experiment).",
+    payload: JobPayload = Field(
+        description="The validated job payload (experiment_<n> -> experiment).",
         examples=[{"experiment_0": {"instructions": [["load", [0], []], ["measure", [0], []]],
                                     "num_wires": 8, "shots": 2, "wire_order": "interleaved"}}],
     )
@@ -114,7 +135,7 @@ class JobStatusChanged(Event):
 
     ROUTING: ClassVar[str] = RoutingKey.JOB_STATUS_CHANGED
     status: JobStatus
-    detail: str = Field(max_length=2000, description="Human-readable progress.", examples=["12 of 100 shots analysed"])
+    detail: Detail = Field(description="Human-readable progress.", examples=["12 of 100 shots analysed"])
     shots_done: int | None = Field(default=None, ge=0)
     shots_total: int | None = Field(default=None, ge=0)
 
@@ -165,8 +186,8 @@ class JobFailed(Event):
     """The job cannot complete; ``reason`` says why in words a user can act on."""
 
     ROUTING: ClassVar[str] = RoutingKey.JOB_FAILED
-    stage: Literal["validation", "spooling", "execution", "analysis", "archiving", "result"]
-    reason: str = Field(max_length=4000, examples=["analysis routine occupation raised ValueError: no atoms"])
+    stage: Stage
+    reason: Reason = Field(examples=["analysis routine occupation raised ValueError: no atoms"])
 
 
 class JobCancelRequested(Event):

@@ -109,6 +109,26 @@ class QueueSpec:
         return any(topic_matches(pattern, key) for pattern in self.bindings)
 
 
+@dataclass(frozen=True)
+class ListenerSpec:
+    """A private queue that lives as long as its consumer's connection: exclusive, named by the
+    broker, nothing left behind. For a service that follows events as they happen and recovers
+    those missed while it was away from another source (e.g. the shot files)."""
+
+    service: str
+    handler: str
+    bindings: tuple[str, ...]
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        """The label of its metrics and logs; the broker names the queue itself."""
+        return f"{self.service}.{self.handler}"
+
+    def binds(self, key: str) -> bool:
+        return any(topic_matches(pattern, key) for pattern in self.bindings)
+
+
 def topic_matches(pattern: str, key: str) -> bool:
     """AMQP topic matching: ``*`` is exactly one word, ``#`` zero or more."""
     p_words, k_words = pattern.split("."), key.split(".")
@@ -164,6 +184,11 @@ INGEST_JOB_EVENTS = QueueSpec(
     description="Job lifecycle events the ingest folds into its job store.",
 )
 
+SPOOLER_SHOT_PROGRESS = ListenerSpec(
+    "spooler", "on_shot_finished", (any_backend(R.SHOT_FINISHED),),
+    description="Shots the executor finished, so the spooler can hand over the next ones.",
+)
+
 #: Every work queue, in the order a job meets them.
 QUEUES: Final[tuple[QueueSpec, ...]] = (
     SPOOLER_JOBS, SPOOLER_CANCELS, ANALYSIS_SHOTS, ARCHIVER_SHOTS, RESULTS_PROGRESS,
@@ -192,7 +217,3 @@ def queue(name: str) -> QueueSpec:
         if spec.name == name:
             return spec
     raise KeyError(f"no work queue named {name!r}; known: {[q.name for q in QUEUES]}")
-
-
-def queues_of(service: str) -> tuple[QueueSpec, ...]:
-    return tuple(q for q in QUEUES if q.service == service)

@@ -52,7 +52,7 @@ class ArchivedShot:
     memory: str
 
 
-class JobBook:
+class ResultsBook:
     """All access goes through one connection, serialised by a lock (one consumer thread)."""
 
     def __init__(self, path: Path) -> None:

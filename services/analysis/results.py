@@ -10,26 +10,19 @@ from typing import Any
 import structlog
 
 from contracts.backends import UnknownBackendError, get_backend
-from contracts.events import (
-    Event,
-    JobCancelled,
-    JobDone,
-    JobFailed,
-    JobSpooled,
-    JobStatusChanged,
-    ShotArchived,
-)
+from contracts.events import JobCancelled, JobDone, JobFailed, JobSpooled, JobStatusChanged, ShotArchived
 from contracts.job import JobPayload, experiment_index
 from contracts.result import build_result
 from contracts.status import JobStatus
-from services.analysis.bookkeeping import ArchivedShot, JobBook
+from services.analysis.bookkeeping import ArchivedShot, ResultsBook
 from services.analysis.registry import ANALYSES, BackendAnalysis
 from services.analysis.runner import RoutineWorker, WorkerUnavailable
 from services.analysis.settings import AnalysisSettings
-from services.common.bus import MessageContext, TransientError
+from contracts.topology import RESULTS_PROGRESS
+from services.common.bus import HandlerContext, TransientError
+from services.common.service import handles
 
 log = structlog.get_logger(__name__)
-SERVICE = "analysis"
 
 
 class ResultFailed(Exception):
@@ -66,7 +59,7 @@ def memory_list(shots: Sequence[ArchivedShot]) -> list[str]:
 class ResultsKeeper:
     """The thin handler of ``RESULTS_PROGRESS``; owns the multi-shot routine worker of its thread."""
 
-    def __init__(self, settings: AnalysisSettings, routines_dir: Path, book: JobBook,
+    def __init__(self, settings: AnalysisSettings, routines_dir: Path, book: ResultsBook,
                  worker: RoutineWorker | None = None,
                  analyses: Mapping[str, BackendAnalysis] = ANALYSES) -> None:
         self._settings = settings
@@ -79,49 +72,50 @@ class ResultsKeeper:
         self._worker.stop()
         self._book.close()
 
-    def __call__(self, event: Event, ctx: MessageContext) -> None:
-        if isinstance(event, JobSpooled):
-            shots = [(e.name, s.shot_index) for e in event.experiments for s in e.shots]
-            self._book.expect(event.job_id, event.backend, shots, event.total_shots)
-        elif isinstance(event, ShotArchived):
-            self._book.record_archived(event.job_id, event.backend, event.experiment,
-                                       event.shot_index, event.path, event.sha256, event.memory)
-        elif isinstance(event, JobCancelled):
-            self._book.cancel(event.job_id, event.backend)
-            return
-        elif isinstance(event, JobFailed):
-            # Whichever stage failed it, the job will never be complete: close its books.
-            self._book.close_open(event.job_id, event.backend, "failed")
-            return
-        else:
-            return
+    @handles(RESULTS_PROGRESS)
+    def on_job_spooled(self, event: JobSpooled, ctx: HandlerContext) -> None:
+        shots = [(e.name, s.shot_index) for e in event.experiments for s in e.shots]
+        self._book.expect(event.job_id, event.backend, shots, event.total_shots)
+        self._advance(ctx)
+
+    @handles(RESULTS_PROGRESS)
+    def on_shot_archived(self, event: ShotArchived, ctx: HandlerContext) -> None:
+        self._book.record_archived(event.job_id, event.backend, event.experiment,
+                                   event.shot_index, event.path, event.sha256, event.memory)
         # Always advance, even on a duplicate: the process may have stopped between recording
         # the last shot and publishing JobDone.
-        self._advance(event, ctx)
+        self._advance(ctx)
 
-    def _advance(self, event: Event, ctx: MessageContext) -> None:
-        progress = self._book.progress(event.job_id)
+    @handles(RESULTS_PROGRESS)
+    def on_job_cancelled(self, event: JobCancelled, ctx: HandlerContext) -> None:
+        self._book.cancel(event.job_id, event.backend)
+
+    @handles(RESULTS_PROGRESS)
+    def on_job_failed(self, event: JobFailed, ctx: HandlerContext) -> None:
+        # Whichever stage failed it, the job will never be complete: close its books.
+        self._book.close_open(event.job_id, event.backend, "failed")
+
+    def _advance(self, ctx: HandlerContext) -> None:
+        progress = self._book.progress(ctx.job_id)
         if progress is None or progress.state != "open" or progress.total is None:
             return
-        if self._book.claim_report(event.job_id, progress.done, progress.total):
-            ctx.publisher.publish(JobStatusChanged.create(
-                SERVICE, job_id=event.job_id, backend=event.backend, status=JobStatus.RUNNING,
-                detail=f"{progress.done} of {progress.total} shots done",
-                shots_done=progress.done, shots_total=progress.total,
-            ))
+        if self._book.claim_report(ctx.job_id, progress.done, progress.total):
+            ctx.publish(JobStatusChanged, status=JobStatus.RUNNING,
+                        detail=f"{progress.done} of {progress.total} shots done",
+                        shots_done=progress.done, shots_total=progress.total)
         if progress.complete:
-            self._finish(event.job_id, event.backend, ctx)
+            self._finish(ctx)
 
-    def _finish(self, job_id: str, backend: str, ctx: MessageContext) -> None:
+    def _finish(self, ctx: HandlerContext) -> None:
+        job_id = ctx.job_id
         try:
-            result = self.build(job_id, backend)
+            result = self.build(job_id, ctx.backend)
         except ResultFailed as exc:
             log.error("result_failed", reason=str(exc))
-            ctx.publisher.publish(JobFailed.create(
-                SERVICE, job_id=job_id, backend=backend, stage="result", reason=str(exc)[:4000]))
+            ctx.fail("result", str(exc))
             self._book.set_state(job_id, "failed")
             return
-        ctx.publisher.publish(JobDone.create(SERVICE, job_id=job_id, backend=backend, result=result))
+        ctx.publish(JobDone, result=result)
         # Marked after the publish: a crash in between publishes JobDone again (at least once),
         # never not at all.
         self._book.set_state(job_id, "done")

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contracts.topology import ANALYSIS_SHOTS, RESULTS_PROGRESS
-from services.analysis.bookkeeping import JobBook
+from services.analysis.bookkeeping import ResultsBook
 from services.analysis.registry import analyses_with_extras, routine_files
 from services.analysis.results import ResultsKeeper
 from services.analysis.settings import AnalysisSettings
-from services.analysis.singleshot import SERVICE, ShotAnalyser
-from services.common.bus import Consumer, Route
+from services.analysis.singleshot import ShotAnalyser
 from services.common.labscript_profile import ensure_profile
-from services.common.logging import configure_logging
-from services.common.metrics import serve_metrics
-from services.common.runner import run_consumer
-from services.common.settings import load_settings
+from services.common.service import Service
 
 
 def prepare_routines() -> Path:
@@ -30,30 +25,39 @@ def prepare_routines() -> Path:
     return ensure_profile(analysis_sync=routine_files()).analysislib
 
 
-def build(settings: AnalysisSettings) -> tuple[Consumer, ShotAnalyser, ResultsKeeper]:
-    routines_dir = prepare_routines()
-    analyses = analyses_with_extras(settings.analysis_extra_routines)
-    missing = [r for a in analyses.values() for r in a.single_shot if not (routines_dir / r).is_file()]
-    if missing:
-        raise SystemExit(f"SHOTLINE_ANALYSIS_EXTRA_ROUTINES names routines not in {routines_dir}: {missing}")
-    analyser = ShotAnalyser(settings, routines_dir, analyses=analyses)
-    keeper = ResultsKeeper(settings, routines_dir, JobBook(settings.state_db), analyses=analyses)
-    consumer = Consumer(
-        settings.amqp_url, SERVICE,
-        [Route(ANALYSIS_SHOTS, analyser), Route(RESULTS_PROGRESS, keeper)],
-        prefetch=settings.analysis_prefetch,
-    )
-    return consumer, analyser, keeper
+class Analysis(Service):
+    """ShotFinished -> ShotAnalysed; the job's events -> progress and JobDone."""
+
+    name = "analysis"
+    settings_class = AnalysisSettings
+    settings: AnalysisSettings
+    handler_classes = (ShotAnalyser, ResultsKeeper)
+
+    def __init__(self, settings: AnalysisSettings) -> None:
+        super().__init__(settings)
+        routines_dir = prepare_routines()
+        analyses = analyses_with_extras(settings.analysis_extra_routines)
+        missing = [r for a in analyses.values() for r in a.single_shot
+                   if not (routines_dir / r).is_file()]
+        if missing:
+            raise SystemExit(f"SHOTLINE_ANALYSIS_EXTRA_ROUTINES names routines not in "
+                             f"{routines_dir}: {missing}")
+        self.analyser = ShotAnalyser(settings, routines_dir, analyses=analyses)
+        self.keeper = ResultsKeeper(settings, routines_dir, ResultsBook(settings.state_db),
+                                    analyses=analyses)
+
+    def handler_object(self, klass: type) -> object:
+        return self.analyser if klass is ShotAnalyser else self.keeper
+
+    def consumer_options(self) -> dict[str, object]:
+        return {"prefetch": self.settings.analysis_prefetch}
+
+    def start(self) -> None:
+        self.analyser.warm_up()  # import lyse before the first shot arrives, not while it waits
+
+    def close(self) -> None:
+        self.analyser.close()
+        self.keeper.close()
 
 
-def run() -> None:
-    settings = load_settings(AnalysisSettings)
-    configure_logging(SERVICE, settings.log_level, settings.log_format)
-    serve_metrics(settings.metrics_port, settings.metrics_host)
-    consumer, analyser, keeper = build(settings)
-    analyser.warm_up()  # import lyse before the first shot arrives, not while it waits
-    try:
-        run_consumer(consumer)
-    finally:
-        analyser.close()
-        keeper.close()
+SERVICE = Analysis

@@ -11,17 +11,18 @@ from pathlib import Path
 
 import structlog
 
-from contracts.events import Event, JobFailed, ShotAnalysed, ShotFinished
+from contracts.events import ShotAnalysed, ShotFinished, Stage
+from contracts.topology import ANALYSIS_SHOTS
 from services.analysis import shotfile
 from services.analysis.registry import ANALYSES, BackendAnalysis
 from services.analysis.runner import RoutineWorker, WorkerReply, WorkerUnavailable
 from services.analysis.settings import AnalysisSettings
 from services.archiver.layout import find_archived
 from services.archiver.protocol import fsync_dir
-from services.common.bus import MessageContext, PermanentError, TransientError
+from services.common.bus import HandlerContext, PermanentError, TransientError
+from services.common.service import handles
 
 log = structlog.get_logger(__name__)
-SERVICE = "analysis"
 #: Errors of the storage rather than of the file: worth retrying.
 _TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.ESTALE}
 
@@ -122,12 +123,12 @@ class ShotAnalyser:
             return WorkerReply(False, f"analysis routine(s) {names} {reply.error}", reply.body)
         return reply
 
-    def __call__(self, event: Event, ctx: MessageContext) -> None:
-        assert isinstance(event, ShotFinished)
+    @handles(ANALYSIS_SHOTS)
+    def on_shot_finished(self, event: ShotFinished, ctx: HandlerContext) -> None:
         shot = f"{event.experiment} shot {event.shot_index}"
         analysis = self._analyses.get(event.backend)
         if analysis is None:
-            self._fail(event, ctx, f"no analysis routines are configured for backend {event.backend!r}")
+            self._fail(ctx, f"no analysis routines are configured for backend {event.backend!r}")
             return
         path = Path(event.path)
         if not self._settings.owns_shot(path):
@@ -137,17 +138,17 @@ class ShotAnalyser:
         if not path.exists():
             if self._already_archived(event):
                 return
-            self._fail(event, ctx, f"{shot}: shot file {path} does not exist")
+            self._fail(ctx, f"{shot}: shot file {path} does not exist")
             return
         try:
             failure = shotfile.executor_failure(path)
             if failure is not None:
-                self._fail(event, ctx, f"{shot}: {failure}", stage="execution")
+                self._fail(ctx, f"{shot}: {failure}", stage="execution")
                 return
             outcome = analyse_shot(path, event.sha256, analysis, self._routines_dir,
                                    self._run_routines, self._settings.lock_dir)
         except ShotAnalysisFailed as exc:
-            self._fail(event, ctx, f"{shot}: {exc}")
+            self._fail(ctx, f"{shot}: {exc}")
             return
         except WorkerUnavailable as exc:
             raise TransientError(str(exc)) from exc
@@ -156,19 +157,16 @@ class ShotAnalyser:
             # after the first one's ShotAnalysed (found by the chaos run: the job turned ERROR).
             if self._already_archived(event):
                 return
-            self._fail(event, ctx, f"{shot}: cannot read the shot file: {exc}")
+            self._fail(ctx, f"{shot}: cannot read the shot file: {exc}")
             return
         except OSError as exc:
             if exc.errno in _TRANSIENT_ERRNOS:
                 log.error("shot_storage_error", path=str(path), error=str(exc))
                 raise TransientError(f"storage error on {path}: {exc}") from exc
-            self._fail(event, ctx, f"{shot}: cannot read the shot file: {exc}")
+            self._fail(ctx, f"{shot}: cannot read the shot file: {exc}")
             return
-        ctx.publisher.publish(ShotAnalysed.create(
-            SERVICE, job_id=event.job_id, backend=event.backend, experiment=event.experiment,
-            shot_index=event.shot_index, path=str(path), sha256=outcome.sha256, size=outcome.size,
-            memory=outcome.memory,
-        ))
+        ctx.publish(ShotAnalysed, experiment=event.experiment, shot_index=event.shot_index,
+                    path=str(path), sha256=outcome.sha256, size=outcome.size, memory=outcome.memory)
         log.debug("shot_analysed", shot=shot, memory=outcome.memory)
 
     def _already_archived(self, event: ShotFinished) -> bool:
@@ -179,9 +177,6 @@ class ShotAnalyser:
         return archived is not None
 
     @staticmethod
-    def _fail(event: ShotFinished, ctx: MessageContext, reason: str, stage: str = "analysis") -> None:
+    def _fail(ctx: HandlerContext, reason: str, stage: Stage = "analysis") -> None:
         log.error("shot_analysis_failed", reason=reason, stage=stage)
-        ctx.publisher.publish(JobFailed.create(
-            SERVICE, job_id=event.job_id, backend=event.backend, stage=stage,
-            reason=reason[:4000],
-        ))
+        ctx.fail(stage, reason)

@@ -7,30 +7,40 @@ import time
 
 import structlog
 
-from services.common.logging import announce_ready
 from services.common.metrics import BusyClock
-from services.common.runner import run_service
+from services.common.service import Part, Service
 from services.emulator.settings import EmulatorSettings
 
 log = structlog.get_logger(__name__)
 
 
-class Emulator:
+class Emulator(Service):
     """Serves BLACS's port, runs queued shots in order, submits them to lyse (shotwatch)."""
+
+    name = "emulator"
+    settings_class = EmulatorSettings
+    settings: EmulatorSettings
 
     def __init__(self, settings: EmulatorSettings) -> None:
         from services.common.labscript_env import prepare_labscript
 
+        super().__init__(settings)
         prepare_labscript(zlock=False)  # BLACS's stand-in shares no file with a real BLACS
         from services.emulator.durable_queue import DurableQueue
 
-        self._settings = settings
         root = settings.home / "emulator"
         self.queue = DurableQueue(root / "queue")  # accepted, not yet run
         self.outbox = DurableQueue(root / "outbox")  # run, not yet taken by lyse
         self._stop = threading.Event()
         self._server = None
+        self.ready = threading.Event()
         self.busy = BusyClock()  # the apparatus is busy from taking a shot until it is saved
+
+    def start(self) -> None:
+        self.busy.export()  # the executor's busy ratio, on this process's /metrics
+
+    def parts(self) -> list[Part]:
+        return [self]
 
     # -- BLACS protocol ---------------------------------------------------------------------
     def accept(self, path: str) -> str:
@@ -68,7 +78,7 @@ class Emulator:
             with self.busy.running():
                 started = time.time()
                 # The apparatus is busy for the cycle time; data is saved at the end, as BLACS does.
-                self._stop.wait(max(0.0, started + self._settings.emulator_cycle_s - time.time()))
+                self._stop.wait(max(0.0, started + self.settings.emulator_cycle_s - time.time()))
                 if self._stop.is_set():
                     return
                 try:
@@ -89,7 +99,7 @@ class Emulator:
             if path is None:
                 continue
             try:
-                accepted = submit_to_lyse(path, self._settings.lyse_host, self._settings.lyse_port)
+                accepted = submit_to_lyse(path, self.settings.lyse_host, self.settings.lyse_port)
             except Exception as exc:  # lyse/shotwatch away: keep the shot and retry
                 log.warning("lyse_unavailable", error=repr(exc)[:200], retry_in_s=delay)
                 self._stop.wait(delay)
@@ -103,34 +113,22 @@ class Emulator:
     def run(self) -> None:
         from services.emulator.protocol import ExperimentServer
 
-        self._server = ExperimentServer(self._settings.blacs_port, self._settings.bind_address, self.accept)
+        self._server = ExperimentServer(self.settings.blacs_port, self.settings.bind_address, self.accept)
         threads = [threading.Thread(target=f, name=n, daemon=True)
                    for n, f in (("emulator-run", self._run_shots), ("emulator-submit", self._submit))]
         for thread in threads:
             thread.start()
-        log.info("serving", port=self._settings.blacs_port, queued=len(self.queue), unsent=len(self.outbox))
-        announce_ready()
+        log.info("serving", port=self.settings.blacs_port, queued=len(self.queue), unsent=len(self.outbox))
+        self.ready.set()
         self._stop.wait()
         self._server.shutdown()
         self.queue.wake()
         self.outbox.wake()
         for thread in threads:
             thread.join(10)
-        log.info("stopped")
 
     def stop(self) -> None:
         self._stop.set()
 
 
-def run() -> None:
-    """Entry point of ``shotline emulator``."""
-    run_service("emulator", EmulatorSettings, _exported)
-
-
-def _exported(settings: EmulatorSettings) -> Emulator:
-    emulator = Emulator(settings)
-    emulator.busy.export()  # the executor's busy ratio, on this process's /metrics
-    return emulator
-
-if __name__ == "__main__":
-    run()
+SERVICE = Emulator

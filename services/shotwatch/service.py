@@ -7,16 +7,14 @@ from pathlib import Path
 
 import structlog
 
-from contracts.events import JobFailed, ShotFinished
-from services.common.bus import Publisher, PublishFailed
-from services.common.logging import announce_ready
-from services.common.runner import run_service
+from contracts.events import ShotFinished
+from services.common.bus import JobEvents, Publisher, PublishFailed
+from services.common.service import Part, Service
 from services.shotwatch.announced import AnnouncedShots
 from services.shotwatch.settings import ShotwatchSettings
 from services.shotwatch.shots import NotAShot, candidate_shots, inspect_shot
 
 log = structlog.get_logger(__name__)
-PRODUCER = "shotwatch"
 
 
 def announce(path: str, shots_root: Path, announced: AnnouncedShots, publisher: Publisher) -> None:
@@ -27,13 +25,11 @@ def announce(path: str, shots_root: Path, announced: AnnouncedShots, publisher: 
         PublishFailed: the broker did not confirm; the caller must not report success.
     """
     shot = inspect_shot(path, shots_root)
-    publisher.publish(ShotFinished.create(
-        PRODUCER, job_id=shot.job_id, backend=shot.backend, experiment=shot.experiment,
-        shot_index=shot.shot_index, path=shot.path, sha256=shot.sha256, size=shot.size))
+    job = JobEvents(publisher, Shotwatch.name, shot.job_id, shot.backend)
+    job.publish(ShotFinished, experiment=shot.experiment, shot_index=shot.shot_index,
+                path=shot.path, sha256=shot.sha256, size=shot.size)
     if shot.error:
-        publisher.publish(JobFailed.create(
-            PRODUCER, job_id=shot.job_id, backend=shot.backend, stage="execution",
-            reason=f"{shot.experiment} shot {shot.shot_index}: {shot.error}"[:4000]))
+        job.fail("execution", f"{shot.experiment} shot {shot.shot_index}: {shot.error}")
     announced.add(shot.path, shot.sha256)
     log.info("shot_finished", job_id=shot.job_id, experiment=shot.experiment, shot=shot.shot_index)
 
@@ -53,24 +49,32 @@ def rescan(shots_root: Path, announced: AnnouncedShots, publisher: Publisher) ->
     return count
 
 
-class Shotwatch:
-    """Serves lyse's analysis-submission port."""
+class Shotwatch(Service):
+    """Stands where lyse would: serves its analysis-submission port."""
+
+    name = "shotwatch"
+    settings_class = ShotwatchSettings
+    settings: ShotwatchSettings
 
     def __init__(self, settings: ShotwatchSettings) -> None:
         from services.common.labscript_env import prepare_labscript
 
+        super().__init__(settings)
         prepare_labscript(zlock=settings.zlock)
-        self._settings = settings
         self.shots_root = settings.home / "shots"
         self.announced = AnnouncedShots(settings.home / "shotwatch" / "announced.log")
         self._local = threading.local()
         self._stop = threading.Event()
+        self.ready = threading.Event()
+
+    def parts(self) -> list[Part]:
+        return [self]
 
     def _publisher(self) -> Publisher:
         # zprocess calls the handler from its one server thread; pika wants a publisher per thread.
         publisher = getattr(self._local, "publisher", None)
         if publisher is None:
-            publisher = self._local.publisher = Publisher(self._settings.amqp_url, "shotwatch.publisher")
+            publisher = self._local.publisher = Publisher(self.settings.amqp_url, "shotwatch.publisher")
         return publisher
 
     def handle(self, request: object) -> str:
@@ -104,22 +108,18 @@ class Shotwatch:
         found = self._rescan_when_broker_up()
         if found is None:
             return  # stopped while waiting for the broker
-        server = LyseServer(self._settings.lyse_port, bind_address=self._settings.bind_address)
-        log.info("serving", port=self._settings.lyse_port, rescanned=found)
-        announce_ready()
+        server = LyseServer(self.settings.lyse_port, bind_address=self.settings.bind_address)
+        log.info("serving", port=self.settings.lyse_port, rescanned=found)
+        self.ready.set()
         self._stop.wait()
         server.shutdown()
-        log.info("stopped")
 
     def _rescan_when_broker_up(self) -> int | None:
         """The start-up rescan, retried until the broker confirms; None if stopped first.
-
-        Started while the broker is down, the rescan's PublishFailed used to end the process
-        (found by the chaos run); like every other service it now waits for the broker.
-        """
+        Like every other service, shotwatch waits for a broker that is down at start."""
         delay = 0.2
         while not self._stop.is_set():
-            publisher = Publisher(self._settings.amqp_url, "shotwatch.rescan")
+            publisher = Publisher(self.settings.amqp_url, "shotwatch.rescan")
             try:
                 return rescan(self.shots_root, self.announced, publisher)
             except PublishFailed as exc:
@@ -134,9 +134,4 @@ class Shotwatch:
         self._stop.set()
 
 
-def run() -> None:
-    """Entry point of ``shotline shotwatch``."""
-    run_service("shotwatch", ShotwatchSettings, Shotwatch)
-
-if __name__ == "__main__":
-    run()
+SERVICE = Shotwatch

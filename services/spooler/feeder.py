@@ -15,11 +15,10 @@ import structlog
 
 from contracts.events import JobFailed, JobStatusChanged
 from contracts.status import JobStatus
-from services.common.bus import Publisher, PublishFailed
+from services.common.bus import JobEvents, Publisher, PublishFailed
 from services.spooler.blacs_client import HandoverRefused, submit_shot
-from services.spooler.book import Handover, JobBook
+from services.spooler.book import Handover, JobBook, JobRecord
 from services.spooler.compiler import derive_shot, per_shot_attrs_for
-from services.spooler.handlers import PRODUCER
 from services.spooler.progress import shot_executed
 from services.spooler.settings import SpoolerSettings
 
@@ -29,8 +28,10 @@ log = structlog.get_logger(__name__)
 class Feeder:
     """The hand-over loop; ``rescan()`` asks it to check handed shots' files once."""
 
-    def __init__(self, settings: SpoolerSettings, book: JobBook) -> None:
+    def __init__(self, settings: SpoolerSettings, book: JobBook, producer: str) -> None:
         self._settings = settings
+        self._producer = producer
+        self.ready = threading.Event()
         self._book = book
         self._stop = threading.Event()
         self._rescan = threading.Event()
@@ -47,7 +48,8 @@ class Feeder:
             self._book.changed.notify_all()
 
     def run(self) -> None:
-        publisher = Publisher(self._settings.amqp_url, "spooler.feeder")
+        publisher = Publisher(self._settings.amqp_url, f"{self._producer}.feeder")
+        self.ready.set()
         try:
             while not self._stop.is_set():
                 if self._rescan.is_set():
@@ -78,8 +80,7 @@ class Feeder:
                       f"did not return {', '.join(waiting[:5])}")
             log.error("job_stalled", job_id=job.job_id, waiting=waiting[:5])
             self._book.fail(job.job_id)
-            self._publish(publisher, JobFailed.create(PRODUCER, job_id=job.job_id, backend=job.backend,
-                                                      stage="execution", reason=reason))
+            self._publish(publisher, job, JobFailed, stage="execution", reason=reason)
 
     def _rescan_now_finds_progress(self, job_id: str) -> bool:
         """Look at the shot files once more before giving up on a job (events may be lost)."""
@@ -121,9 +122,9 @@ class Feeder:
         if h.experiment.index == h.job.experiments[-1].index and h.shot_index == h.experiment.n_shots - 1:
             self._drop_templates(h)
         if h.first:
-            self._publish(publisher, JobStatusChanged.create(
-                PRODUCER, job_id=h.job.job_id, backend=h.job.backend, status=JobStatus.RUNNING,
-                detail="shots handed to the executor", shots_done=0, shots_total=h.job.planned))
+            self._publish(publisher, h.job, JobStatusChanged, status=JobStatus.RUNNING,
+                          detail="shots handed to the executor", shots_done=0,
+                          shots_total=h.job.planned)
 
     def _submit(self, h: Handover, path: str, publisher: Publisher) -> bool:
         """Hand the file to the executor, retrying while it is away; False if the job failed
@@ -155,14 +156,15 @@ class Feeder:
               stage: Literal["spooling", "execution"] = "execution") -> None:
         log.error("handover_refused", reason=reason[:500])
         self._book.fail(h.job.job_id)
-        self._publish(publisher, JobFailed.create(PRODUCER, job_id=h.job.job_id, backend=h.job.backend,
-                                                  stage=stage, reason=reason[:4000]))
+        self._publish(publisher, h.job, JobFailed, stage=stage, reason=reason)
 
-    def _publish(self, publisher: Publisher, event: JobStatusChanged | JobFailed) -> None:
+    def _publish(self, publisher: Publisher, job: JobRecord,
+                 cls: type[JobStatusChanged] | type[JobFailed], **fields: object) -> None:
+        events = JobEvents(publisher, self._producer, job.job_id, job.backend)
         while not self._stop.is_set():
             try:
-                publisher.publish(event)
+                events.publish(cls, **fields)
                 return
             except PublishFailed as exc:  # the broker is away; the fact must not be lost
                 log.warning("publish_retry", error=str(exc)[:300])
-                time.sleep(1.0)
+                self._stop.wait(1.0)

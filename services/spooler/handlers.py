@@ -7,23 +7,21 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from contracts.job import experiment_index
 
 import structlog
 
 from contracts.events import (
-    JobCancelled, JobCancelRequested, JobFailed, JobSpooled, JobSubmitted, SpooledExperiment,
-    SpooledShot,
+    JobCancelled, JobCancelRequested, JobSpooled, JobSubmitted, SpooledExperiment, SpooledShot,
 )
 from contracts.job import experiment_index
-from services.common.bus import MessageContext, Publisher
+from services.common.bus import HandlerContext, JobEvents
 from services.spooler.book import ExperimentRecord, JobBook, JobRecord
 from services.spooler.compiler import TemplateRequest
 from services.spooler.shot_globals import experiment_globals, fresh_entropy
 from services.spooler.worker import CompileError, CompileWorker, WorkerCrashed
 
 log = structlog.get_logger(__name__)
-PRODUCER = "spooler"
 
 
 @dataclass(frozen=True)
@@ -43,10 +41,9 @@ def plan_job(event: JobSubmitted, shots_root: Path, labscriptlib: Path,
     job_dir = shots_root / event.backend / event.job_id
     script = str(labscriptlib / f"sequence_{event.backend}.py")
     experiments, requests = [], []
-    for name in sorted(event.payload, key=experiment_index):
-        spec: dict[str, Any] = event.payload[name]
+    for name, spec in event.payload.experiments():
         index = experiment_index(name)
-        g = experiment_globals(event.job_id, event.backend, name, index, spec, entropy)
+        g = experiment_globals(event.job_id, event.backend, name, index, spec.to_wire(), entropy)
         folder = job_dir / name
         template = str(folder / "template.h5")
         experiments.append(ExperimentRecord(name, index, g.n_shots, str(folder), template,
@@ -55,15 +52,12 @@ def plan_job(event: JobSubmitted, shots_root: Path, labscriptlib: Path,
     return JobRecord(event.job_id, event.backend, experiments), requests
 
 
-def spooled_event(record: JobRecord) -> JobSpooled:
-    return JobSpooled.create(
-        PRODUCER, job_id=record.job_id, backend=record.backend, total_shots=record.planned,
-        experiments=[
-            SpooledExperiment(name=e.name, shots=[SpooledShot(shot_index=k, path=e.shot_path(k))
-                                                  for k in range(e.n_shots)])
-            for e in record.experiments
-        ],
-    )
+def announce_spooled(job: JobEvents, record: JobRecord) -> None:
+    job.publish(JobSpooled, total_shots=record.planned, experiments=[
+        SpooledExperiment(name=e.name, shots=[SpooledShot(shot_index=k, path=e.shot_path(k))
+                                              for k in range(e.n_shots)])
+        for e in record.experiments
+    ])
 
 
 def _compile(worker: CompileWorker, request: TemplateRequest) -> None:
@@ -74,17 +68,16 @@ def _compile(worker: CompileWorker, request: TemplateRequest) -> None:
         worker.call("compile_template", request)  # once more in a fresh process
 
 
-def on_job_submitted(event: JobSubmitted, publisher: Publisher, spooling: Spooling) -> None:
+def on_job_submitted(event: JobSubmitted, ctx: HandlerContext, spooling: Spooling) -> None:
     """Compile every experiment's template, record the job, announce JobSpooled."""
     book = spooling.book
     known = book.get(event.job_id)
     if known is not None:  # a redelivery after a crash: the job is already in hand
-        publisher.publish(spooled_event(known))
+        announce_spooled(ctx, known)
         return
     record, requests = plan_job(event, spooling.shots_root, spooling.labscriptlib, datetime.now())
     if book.is_cancelled(event.job_id):
-        publisher.publish(JobCancelled.create(PRODUCER, job_id=event.job_id, backend=event.backend,
-                                              shots_dropped=record.planned))
+        ctx.publish(JobCancelled, shots_dropped=record.planned)
         return
     for request in requests:
         try:
@@ -92,24 +85,20 @@ def on_job_submitted(event: JobSubmitted, publisher: Publisher, spooling: Spooli
         except (CompileError, WorkerCrashed) as exc:
             shutil.rmtree(Path(request.template).parent.parent, ignore_errors=True)
             log.warning("job_not_compiled", experiment=request.experiment, reason=str(exc)[:500])
-            publisher.publish(JobFailed.create(
-                PRODUCER, job_id=event.job_id, backend=event.backend, stage="spooling",
-                reason=f"{request.experiment} did not compile: {exc}"[:4000]))
+            ctx.fail("spooling", f"{request.experiment} did not compile: {exc}")
             return
     if not book.admit(record):  # cancelled while compiling
         shutil.rmtree(Path(requests[0].template).parent.parent, ignore_errors=True)
-        publisher.publish(JobCancelled.create(PRODUCER, job_id=event.job_id, backend=event.backend,
-                                              shots_dropped=record.planned))
+        ctx.publish(JobCancelled, shots_dropped=record.planned)
         return
-    publisher.publish(spooled_event(record))
+    announce_spooled(ctx, record)
     log.info("job_spooled", experiments=len(record.experiments), shots=record.planned)
 
 
-def on_job_cancel_requested(event: JobCancelRequested, ctx: MessageContext, book: JobBook) -> None:
+def on_job_cancel_requested(event: JobCancelRequested, ctx: HandlerContext, book: JobBook) -> None:
     dropped = book.cancel(event.job_id)
     if dropped is None:
         log.info("cancel_recorded", detail="job not in hand; dropped when it arrives")
         return
     log.info("job_cancelled", shots_dropped=dropped)
-    ctx.publisher.publish(JobCancelled.create(PRODUCER, job_id=event.job_id, backend=event.backend,
-                                              shots_dropped=dropped))
+    ctx.publish(JobCancelled, shots_dropped=dropped)

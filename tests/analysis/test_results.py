@@ -11,7 +11,7 @@ import pytest
 
 from contracts.events import JobCancelled, JobDone, JobFailed, JobStatusChanged, ShotArchived
 from contracts.job import JobPayload
-from services.analysis.bookkeeping import JobBook
+from services.analysis.bookkeeping import ResultsBook
 from services.analysis.results import ResultsKeeper
 from services.archiver.layout import archive_path
 from tests.analysis.fakes import context
@@ -51,7 +51,7 @@ def keeper_factory(settings, analysislib, worker):
     keepers = []
 
     def make() -> ResultsKeeper:
-        keeper = ResultsKeeper(settings, analysislib, JobBook(settings.state_db), worker)
+        keeper = ResultsKeeper(settings, analysislib, ResultsBook(settings.state_db), worker)
         keepers.append(keeper)
         return keeper
 

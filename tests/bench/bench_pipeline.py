@@ -35,7 +35,7 @@ os.environ.setdefault("READTHEDOCS", "1")
 from tests.analysis.shotfiles import build_job, job_spooled, shot_finished  # noqa: E402
 
 from contracts.events import JobDone, JobFailed, ShotArchived  # noqa: E402
-from services.analysis.bookkeeping import JobBook  # noqa: E402
+from services.analysis.bookkeeping import ResultsBook  # noqa: E402
 from services.analysis.registry import ANALYSES  # noqa: E402
 from services.analysis.results import ResultsKeeper  # noqa: E402
 from services.analysis.runner import RoutineWorker  # noqa: E402
@@ -102,7 +102,7 @@ def bench_stages(workdir: Path, shots: int) -> list[str]:
 
     from contracts.events import ShotArchived
 
-    keeper = ResultsKeeper(settings, routines, JobBook(settings.state_db), RoutineWorker("bench-m"))
+    keeper = ResultsKeeper(settings, routines, ResultsBook(settings.state_db), RoutineWorker("bench-m"))
     publisher = RecordingPublisher()
     keeper(job_spooled(job), context(publisher))
     events = [ShotArchived.create("bench", job_id=s.job_id, backend=s.backend,

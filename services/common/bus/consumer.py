@@ -1,14 +1,19 @@
-"""The consumer loop every service runs: decode, call a thin handler, ack after its side effect.
+"""The one consumer loop every service runs: decode, call a typed handler, ack after its effect.
 
 Threading follows pika's rule: the connection lives on the thread that calls ``run``; each route
-has its own worker thread for the handler; acks travel back through
-``add_callback_threadsafe``. Fates of a message:
+has its own channel (its own prefetch, so a held message blocks only its route) and its own
+worker thread for the handler; acks travel back through ``add_callback_threadsafe``. One
+reconnect loop (``keep_connected``) serves every route. Fates of a message:
 
 * handler returns → ack;
-* body undecodable or invalid, ``PermanentError``, or an unexpected exception → reject without
-  requeue → the queue's ``.dlq`` (logged once, with the reason);
-* ``TransientError`` → a copy goes to the queue's ``.retry`` buffer with a capped exponential
-  delay, then the original is acked; after ``max_attempts`` it goes to the DLQ instead.
+* body undecodable or invalid, an event class the route does not accept, ``PermanentError``, or
+  an unexpected exception → reject without requeue → the queue's ``.dlq`` (logged once, with
+  the reason; a listener has no DLQ, so the message is dropped);
+* ``TransientError`` or ``PublishFailed`` → a copy goes to the queue's ``.retry`` buffer with a
+  capped exponential delay, then the original is acked; after ``max_attempts`` it goes to the
+  DLQ instead (a listener's message is requeued to it);
+* a gated route whose gate is shut *holds* its next message unacked and unprocessed, and hands
+  it back (requeue) after ``hold_limit_s``; stopping hands held messages back too.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -25,34 +30,30 @@ import pika
 import pika.exceptions as pex
 import structlog
 
-from contracts.events import Event, UndecodableEvent, decode_event
-from contracts.topology import ATTEMPT_HEADER, QUEUES, QueueSpec
+from contracts.events import UndecodableEvent, decode_event
+from contracts.topology import ATTEMPT_HEADER, EXCHANGE, QUEUES, QueueSpec
 from services.common.bus.connection import CONNECTION_ERRORS, close_quietly, connection_parameters, keep_connected
-from services.common.bus.declare import declare_queues
+from services.common.bus.context import HandlerContext
+from services.common.bus.declare import declare_exchanges, declare_queues
 from services.common.bus.errors import PermanentError, PublishFailed, TransientError
+from services.common.bus.hooks import DEFAULT_HOOKS, Delivery, Hook
 from services.common.bus.publisher import Publisher
-from services.common.metrics import HANDLER_SECONDS, MESSAGES_CONSUMED, MESSAGES_SETTLED
+from services.common.bus.routes import Route
 
 log = structlog.get_logger(__name__)
+#: Header a retried message carries its original routing key in (it returns from its retry
+#: buffer through the default exchange, keyed by the queue's name).
+ORIGINAL_KEY_HEADER = "x-shotline-routing-key"
 
 
-@dataclass(frozen=True)
-class MessageContext:
-    """What a handler may use besides the event: a publisher owned by its thread."""
-
-    publisher: Publisher
-    routing_key: str
-    redelivered: bool
-    attempt: int
-
-
-Handler = Callable[[Event, MessageContext], None]
-
-
-@dataclass(frozen=True)
-class Route:
-    queue: QueueSpec
-    handler: Handler
+@dataclass
+class _Held:
+    route: Route
+    channel: Any
+    method: Any
+    properties: pika.BasicProperties
+    body: bytes
+    since: float
 
 
 class Consumer:
@@ -69,6 +70,7 @@ class Consumer:
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
         declare: str = "all",
+        hooks: Sequence[Hook] = DEFAULT_HOOKS,
     ) -> None:
         self._amqp_url = amqp_url
         self._service = service
@@ -79,12 +81,16 @@ class Consumer:
         # broker whose definitions created the rest and whose users may configure only their own.
         if declare not in ("all", "own"):
             raise ValueError(f"declare must be 'all' or 'own', not {declare!r}")
-        self._declare = QUEUES if declare == "all" else tuple(r.queue for r in routes)
+        own = tuple(r.queue for r in self._routes if isinstance(r.queue, QueueSpec))
+        self._declare = QUEUES if declare == "all" else own
         self._max_attempts = max_attempts
         self._min_backoff, self._max_backoff = min_backoff, max_backoff
+        self._hooks = tuple(hooks)
         self._stop = threading.Event()
         self.ready = threading.Event()  # set while consuming; tests and health checks wait on it
-        self._workers = {r.queue.name: ThreadPoolExecutor(1, f"{service}-{r.queue.handler}") for r in self._routes}
+        self.renewals = 0  # holds handed back at their limit (observability, tests)
+        self._workers = {r.name: ThreadPoolExecutor(1, f"{service}-{r.queue.handler}")
+                         for r in self._routes}
         self._local = threading.local()
         self._inflight = 0
         self._inflight_lock = threading.Lock()
@@ -103,25 +109,24 @@ class Consumer:
             worker.shutdown(wait=True)
 
     def _consume_until_stopped(self) -> None:
-        params = connection_parameters(self._amqp_url, f"{self._service}.consumer")
-        connection = pika.BlockingConnection(params)
+        connection = pika.BlockingConnection(
+            connection_parameters(self._amqp_url, f"{self._service}.consumer"))
+        held: dict[str, _Held] = {}
         try:
-            channel = connection.channel()
-            declare_queues(channel, self._declare)
-            channel.basic_qos(prefetch_count=self._prefetch)
-            tags = [
-                channel.basic_consume(
-                    r.queue.name, functools.partial(self._on_message, connection, r)
-                )
-                for r in self._routes
-            ]
+            declare_queues(connection.channel(), self._declare)
+            subscriptions = [self._subscribe(connection, route, held) for route in self._routes]
             self.ready.set()
-            log.info("consuming", queues=[r.queue.name for r in self._routes])
+            log.info("consuming", queues=[r.name for r in self._routes])
             while not self._stop.is_set():
-                connection.process_data_events(time_limit=0.2)
-            # Graceful stop: no new deliveries, finish what is in hand, ack it, then leave.
-            for tag in tags:
+                connection.process_data_events(time_limit=0.05 if held else 0.2)
+                self._admit_held(connection, held)
+            # Graceful stop: no new deliveries, held ones back to the queue (for a standby),
+            # finish what is in hand, ack it, then leave.
+            for channel, tag in subscriptions:
                 channel.basic_cancel(tag)
+            for hold in held.values():
+                hold.channel.basic_reject(hold.method.delivery_tag, requeue=True)
+            held.clear()
             while self._busy():
                 connection.process_data_events(time_limit=0.05)
             connection.process_data_events(time_limit=0)
@@ -129,93 +134,130 @@ class Consumer:
             self.ready.clear()
             close_quietly(connection)
 
+    def _subscribe(self, connection: Any, route: Route, held: dict[str, _Held]) -> tuple[Any, str]:
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=1 if route.gate else (route.prefetch or self._prefetch))
+        queue_name = route.name
+        if route.listener:
+            declare_exchanges(channel)
+            queue_name = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+            for pattern in route.queue.bindings:
+                channel.queue_bind(queue_name, EXCHANGE, pattern)
+        tag = channel.basic_consume(queue_name, functools.partial(self._on_message, connection, route, held))
+        if route.on_connected is not None:
+            self._workers[route.name].submit(route.on_connected)
+        return channel, tag
+
     def _busy(self) -> bool:
         with self._inflight_lock:
             return self._inflight > 0
 
-    # -- per message -------------------------------------------------------------------------
-    def _on_message(self, connection: Any, route: Route, channel: Any, method: Any,
-                    properties: pika.BasicProperties, body: bytes) -> None:
+    # -- admission ---------------------------------------------------------------------------
+    def _on_message(self, connection: Any, route: Route, held: dict[str, _Held], channel: Any,
+                    method: Any, properties: pika.BasicProperties, body: bytes) -> None:
+        if route.gate is not None and not route.gate():
+            held[route.name] = _Held(route, channel, method, properties, body, time.monotonic())
+            return
+        self._dispatch(connection, channel, route, method, properties, body)
+
+    def _admit_held(self, connection: Any, held: dict[str, _Held]) -> None:
+        for name, hold in list(held.items()):
+            assert hold.route.gate is not None
+            if hold.route.gate():
+                del held[name]
+                self._dispatch(connection, hold.channel, hold.route, hold.method, hold.properties, hold.body)
+            elif time.monotonic() - hold.since > hold.route.hold_limit_s:
+                # Hand it back before the broker's consumer timeout would; it returns to this
+                # consumer at once (single active consumer) and the hold starts over.
+                del held[name]
+                hold.channel.basic_reject(hold.method.delivery_tag, requeue=True)
+                self.renewals += 1
+                log.info("hold_renewed", queue=name, held_s=round(time.monotonic() - hold.since))
+
+    def _dispatch(self, connection: Any, channel: Any, route: Route, method: Any,
+                  properties: pika.BasicProperties, body: bytes) -> None:
         with self._inflight_lock:
             self._inflight += 1
-        self._workers[route.queue.name].submit(
-            self._handle, connection, channel, route, method, properties, body
-        )
+        self._workers[route.name].submit(self._handle, connection, channel, route, method, properties, body)
 
+    # -- per message -------------------------------------------------------------------------
     def _handle(self, connection: Any, channel: Any, route: Route, method: Any,
                 properties: pika.BasicProperties, body: bytes) -> None:
-        structlog.contextvars.bind_contextvars(
-            queue=route.queue.name, routing_key=method.routing_key,
-            message_id=properties.message_id, job_id=properties.correlation_id,
-        )
+        delivery = Delivery(route.name, method.routing_key, properties.message_id,
+                            properties.correlation_id, properties.type, body,
+                            dict(properties.headers or {}), bool(method.redelivered))
+        started = time.perf_counter()
         fate = "requeue"
-        MESSAGES_CONSUMED.labels(route.queue.name).inc()
+        for hook in self._hooks:
+            hook.before(delivery)
         try:
-            with HANDLER_SECONDS.labels(route.queue.name).time():
-                fate = self._decide(route, method, properties, body)
+            fate = self._decide(route, delivery, properties)
         finally:
-            structlog.contextvars.unbind_contextvars("queue", "routing_key", "message_id", "job_id")
             # Settle before leaving "in flight", so a graceful stop still sends this ack.
             self._settle(connection, channel, method.delivery_tag, fate)
-            MESSAGES_SETTLED.labels(route.queue.name, fate).inc()
+            for hook in reversed(self._hooks):
+                hook.after(delivery, fate, time.perf_counter() - started)
             with self._inflight_lock:
                 self._inflight -= 1
 
-    def _decide(self, route: Route, method: Any, properties: pika.BasicProperties, body: bytes) -> str:
+    def _decide(self, route: Route, delivery: Delivery, properties: pika.BasicProperties) -> str:
         """Run the handler; return 'ack', 'retry' (a copy waits in the retry buffer; the
         original is acked), 'dead' or 'requeue'."""
         try:
-            event = decode_event(properties.type, body)
+            event = decode_event(delivery.type_name, delivery.body)
         except UndecodableEvent as exc:
-            log.error("message_dead_lettered", reason=str(exc)[:2000])
-            return "dead"
-        key = self._original_routing_key(route, method, properties)
+            return self._dead(route, str(exc))
+        key = self._original_routing_key(route, delivery)
         if key != event.routing_key():
             # A valid event under another event's routing key (misrouted or forged): its handler
             # must never see it, e.g. a ShotArchived must not cancel a job.
-            log.error("message_dead_lettered", reason=f"{type(event).__name__} of backend "
-                      f"{event.backend!r} does not belong on routing key {key!r}")
-            return "dead"
-        attempt = int((properties.headers or {}).get(ATTEMPT_HEADER, 0))
-        ctx = MessageContext(self._publisher(), key, bool(method.redelivered), attempt)
-        started = time.perf_counter()
+            return self._dead(route, f"{type(event).__name__} of backend {event.backend!r} "
+                                     f"does not belong on routing key {key!r}")
+        handler = route.handler_for(event)
+        if handler is None:
+            return self._dead(route, f"{type(event).__name__} is not handled on {route.name}")
+        attempt = int(delivery.headers.get(ATTEMPT_HEADER, 0))  # type: ignore[call-overload]
+        ctx = HandlerContext.of(event, self._publisher(), self._service, routing_key=key,
+                                redelivered=delivery.redelivered, attempt=attempt)
         try:
-            route.handler(event, ctx)
+            handler(event, ctx)
         except (TransientError, PublishFailed) as exc:
             # A publish the broker did not confirm is the broker's trouble, not the message's:
             # retry it like any transient failure (a handler's side effects are idempotent).
-            return self._retry_later(route, key, properties, body, attempt, exc)
+            if route.listener:
+                log.warning("listener_requeued", reason=str(exc))
+                return "requeue"
+            return self._retry_later(route, key, properties, delivery.body, attempt, exc)
         except PermanentError as exc:
-            log.error("message_dead_lettered", reason=str(exc)[:2000])
-            return "dead"
+            return self._dead(route, str(exc))
         except Exception as exc:  # a bug: park the message, keep the service alive
             log.exception("handler_crashed", reason=repr(exc)[:2000])
             return "dead"
-        log.debug("handled", seconds=round(time.perf_counter() - started, 4))
         return "ack"
 
     @staticmethod
-    def _original_routing_key(route: Route, method: Any, properties: pika.BasicProperties) -> str:
-        """The key the event was published with. A retried message comes back from its retry
-        buffer through the default exchange, keyed by the queue's name; its original key
-        travels in a header."""
-        if method.routing_key == route.queue.name:
-            return str((properties.headers or {}).get("x-shotline-routing-key", method.routing_key))
-        return method.routing_key
+    def _dead(route: Route, reason: str) -> str:
+        log.error("message_dropped" if route.listener else "message_dead_lettered", reason=reason[:2000])
+        return "dead"
+
+    @staticmethod
+    def _original_routing_key(route: Route, delivery: Delivery) -> str:
+        if delivery.routing_key == route.name:
+            return str(delivery.headers.get(ORIGINAL_KEY_HEADER, delivery.routing_key))
+        return delivery.routing_key
 
     def _retry_later(self, route: Route, key: str, properties: pika.BasicProperties,
                      body: bytes, attempt: int, exc: Exception) -> str:
+        assert isinstance(route.queue, QueueSpec)
         attempt += 1
         if attempt >= self._max_attempts:
-            log.error("message_dead_lettered", reason=f"gave up after {attempt} attempts: {exc}")
-            return "dead"
+            return self._dead(route, f"gave up after {attempt} attempts: {exc}")
         delay = min(self._min_backoff * 2 ** (attempt - 1), self._max_backoff)
         props = pika.BasicProperties(
             content_type=properties.content_type, delivery_mode=pika.DeliveryMode.Persistent,
             message_id=properties.message_id, correlation_id=properties.correlation_id,
             type=properties.type, app_id=properties.app_id, timestamp=properties.timestamp,
-            headers={**(properties.headers or {}), ATTEMPT_HEADER: attempt,
-                     "x-shotline-routing-key": key},
+            headers={**(properties.headers or {}), ATTEMPT_HEADER: attempt, ORIGINAL_KEY_HEADER: key},
             expiration=str(int(delay * 1000)),
         )
         try:
