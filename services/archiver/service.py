@@ -11,7 +11,6 @@ import structlog
 
 from contracts.events import Event, JobFailed, ShotAnalysed, ShotArchived
 from contracts.topology import ARCHIVER_SHOTS
-from services.archiver.layout import archive_path, find_archived
 from services.archiver.protocol import (
     ArchiveIntegrityError,
     ArchiveUnavailable,
@@ -25,6 +24,7 @@ from services.common.logging import configure_logging
 from services.common.metrics import ARCHIVE_BYTES, serve_metrics
 from services.common.runner import run_consumer
 from services.common.settings import load_settings
+from services.common.shot_storage import archive_path, find_archived
 
 log = structlog.get_logger(__name__)
 SERVICE = "archiver"

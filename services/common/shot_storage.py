@@ -90,6 +90,16 @@ def spooled_shot_files(shots_dir: Path) -> list[str]:
     return sorted(str(p) for p in shots_dir.glob("*/*/*/*.h5") if SHOT_NAME.match(p.name))
 
 
+def experiment_csv(folder: Path, experiment: str) -> Path:
+    """The lyse DataFrame of an experiment, as CSV, in its archive folder."""
+    return folder / f"{experiment}.csv"
+
+
+def experiment_multishot(folder: Path, experiment: str) -> Path:
+    """Where an experiment's multi-shot routines save their results, in its archive folder."""
+    return folder / f"{experiment}.multishot.h5"
+
+
 def archive_path(root: Path, backend: str, day: date, job_id: str, experiment: str,
                  shot_index: int) -> Path:
     return (root / backend / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / job_id / experiment

@@ -159,3 +159,9 @@ def test_fsync_helpers_accept_str_and_path(tmp_path: Path):
     storage.fsync_file(tmp_path / "f")
     storage.fsync_dir(str(tmp_path))
     storage.fsync_dir(tmp_path)
+
+
+def test_an_experiments_csv_and_multishot_file_sit_next_to_its_archived_shots(tmp_path: Path):
+    folder = storage.archive_path(tmp_path, "fermions", date(2026, 1, 2), "job", "experiment_0", 0).parent
+    assert storage.experiment_csv(folder, "experiment_0") == folder / "experiment_0.csv"
+    assert storage.experiment_multishot(folder, "experiment_0") == folder / "experiment_0.multishot.h5"
