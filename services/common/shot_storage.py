@@ -38,6 +38,7 @@ class NotInSpool(ValueError):
 class SpoolPlace:
     """Where a shot file lies in the spool, read off its path (not its contents)."""
 
+    path: Path  # symlinks and ``..`` resolved
     backend: str
     job_id: str
     experiment: str
@@ -82,7 +83,7 @@ def spool_place(path: str | Path, shots_dir: Path) -> SpoolPlace:
         raise NotInSpool(f"{path} is not under the shot folder {shots_dir}") from None
     if len(relative.parts) != 4 or not SHOT_NAME.match(relative.parts[3]):
         raise NotInSpool(f"{path} is not <backend>/<job>/<experiment>/<shot>.h5")
-    return SpoolPlace(*relative.parts)
+    return SpoolPlace(real, *relative.parts)
 
 
 def spooled_shot_files(shots_dir: Path) -> list[str]:

@@ -23,7 +23,9 @@ def test_spool_layout_round_trips_through_spool_place(tmp_path: Path):
     assert storage.template_path(folder) == folder / "template.h5"
     assert storage.job_folder(shots_dir, "fermions", "job-1") == folder.parent
     assert storage.spool_place(path, shots_dir) == storage.SpoolPlace(
-        "fermions", "job-1", "experiment_3", "0007.h5")
+        path, "fermions", "job-1", "experiment_3", "0007.h5")
+    # A path spelt another way is the same place, named by its real path
+    assert storage.spool_place(folder / ".." / "experiment_3" / "0007.h5", shots_dir).path == path
     rerun = folder / "0007_rep00001.h5"  # what a real BLACS names a re-run
     assert storage.spool_place(rerun, shots_dir).name == "0007_rep00001.h5"
 
