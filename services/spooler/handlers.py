@@ -17,6 +17,7 @@ from contracts.events import (
 )
 from contracts.job import experiment_index
 from services.common.bus import MessageContext, Publisher
+from services.common.shot_storage import experiment_folder, job_folder, template_path
 from services.spooler.book import ExperimentRecord, JobBook, JobRecord
 from services.spooler.compiler import TemplateRequest
 from services.spooler.shot_globals import experiment_globals, fresh_entropy
@@ -32,7 +33,7 @@ class Spooling:
 
     book: JobBook
     worker: CompileWorker
-    shots_root: Path  # SHOTLINE_HOME/shots
+    shots_root: Path  # settings.shots_dir (SHOTLINE_SHOTS_ROOT, default HOME/shots)
     labscriptlib: Path  # where the sequence scripts live
 
 
@@ -40,15 +41,14 @@ def plan_job(event: JobSubmitted, shots_root: Path, labscriptlib: Path,
              now: datetime) -> tuple[JobRecord, list[TemplateRequest]]:
     """The job's record and one template compile per experiment, experiments in numeric order."""
     entropy = fresh_entropy()  # only used by experiments without a seed
-    job_dir = shots_root / event.backend / event.job_id
     script = str(labscriptlib / f"sequence_{event.backend}.py")
     experiments, requests = [], []
     for name in sorted(event.payload, key=experiment_index):
         spec: dict[str, Any] = event.payload[name]
         index = experiment_index(name)
         g = experiment_globals(event.job_id, event.backend, name, index, spec, entropy)
-        folder = job_dir / name
-        template = str(folder / "template.h5")
+        folder = experiment_folder(shots_root, event.backend, event.job_id, name)
+        template = str(template_path(folder))
         experiments.append(ExperimentRecord(name, index, g.n_shots, str(folder), template,
                                             g.experiment_seed))
         requests.append(TemplateRequest(script, template, event.job_id, name, g, now))
@@ -90,14 +90,16 @@ def on_job_submitted(event: JobSubmitted, publisher: Publisher, spooling: Spooli
         try:
             _compile(spooling.worker, request)
         except (CompileError, WorkerCrashed) as exc:
-            shutil.rmtree(Path(request.template).parent.parent, ignore_errors=True)
+            shutil.rmtree(job_folder(spooling.shots_root, event.backend, event.job_id),
+                          ignore_errors=True)
             log.warning("job_not_compiled", experiment=request.experiment, reason=str(exc)[:500])
             publisher.publish(JobFailed.create(
                 PRODUCER, job_id=event.job_id, backend=event.backend, stage="spooling",
                 reason=f"{request.experiment} did not compile: {exc}"[:4000]))
             return
     if not book.admit(record):  # cancelled while compiling
-        shutil.rmtree(Path(requests[0].template).parent.parent, ignore_errors=True)
+        shutil.rmtree(job_folder(spooling.shots_root, event.backend, event.job_id),
+                      ignore_errors=True)
         publisher.publish(JobCancelled.create(PRODUCER, job_id=event.job_id, backend=event.backend,
                                               shots_dropped=record.planned))
         return

@@ -22,17 +22,6 @@ from services.common.bus.declare import declare_exchanges
 log = structlog.get_logger(__name__)
 
 
-def shot_executed(path: str) -> bool:
-    """Whether the executor ran the shot (BLACS writes ``run time`` when it saves the shot)."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            return "run time" in f.attrs
-    except (OSError, KeyError):
-        return False  # missing, or still being written by the executor
-
-
 class ShotProgress:
     """Calls ``on_finished(event)`` for every ShotFinished; ``on_connected()`` after (re)connect."""
 

@@ -37,7 +37,7 @@ class Spooler:
         # The compile worker inherits READTHEDOCS from this process: with a real BLACS both
         # take zlock locks on shot files, without one neither does.
         self.worker = CompileWorker({k: v for k, v in os.environ.items() if k == "READTHEDOCS"})
-        spooling = Spooling(self.book, self.worker, settings.home / "shots", profile.labscriptlib)
+        spooling = Spooling(self.book, self.worker, settings.shots_dir, profile.labscriptlib)
         self.feeder = Feeder(settings, self.book)
         self.intake = JobIntake(settings.amqp_url, lambda e, p: on_job_submitted(e, p, spooling),
                                 self.book.has_room, settings.intake_hold_s)
