@@ -80,6 +80,7 @@ def test_the_check_names_file_and_line_of_a_forbidden_import(tmp_path):
 def test_a_shared_module_imports_no_service(tmp_path):
     module = tmp_path / "services" / "common" / "x.py"
     module.parent.mkdir(parents=True)
-    module.write_text("from services.spooler.book import JobBook\nfrom contracts.events import Event\n")
+    module.write_text("from services.spooler.book import JobBook\n"
+                      "from contracts.events import Event\n")
     assert forbidden_imports(module, tmp_path) == [
         "services/common/x.py:1: imports services.spooler.book"]

@@ -59,7 +59,8 @@ def test_spooled_shot_files_lists_shots_only(tmp_path: Path):
 
 
 def test_archive_layout_files_by_day_and_is_found_whatever_the_day(tmp_path: Path):
-    path = storage.archive_path(tmp_path, "multiqudit", date(2026, 3, 9), "job-9", "experiment_1", 12)
+    path = storage.archive_path(tmp_path, "multiqudit", date(2026, 3, 9), "job-9", "experiment_1",
+                                12)
     assert path == tmp_path / "multiqudit/2026/03/09/job-9/experiment_1/0012.h5"
     assert storage.find_archived(tmp_path, "multiqudit", "job-9", "experiment_1", 12) is None
     path.parent.mkdir(parents=True)
@@ -129,7 +130,8 @@ def test_a_fixed_working_name_overwrites_a_leftover_of_a_killed_attempt(tmp_path
     assert target.read_bytes() == b"final" and not work.exists()
 
 
-def test_replacing_fsyncs_the_file_before_the_rename_and_the_folder_after(tmp_path: Path, monkeypatch):
+def test_replacing_fsyncs_the_file_before_the_rename_and_the_folder_after(tmp_path: Path,
+                                                                         monkeypatch):
     calls: list[str] = []
     real_replace = os.replace
     monkeypatch.setattr(storage, "fsync_file", lambda p: calls.append(f"file {Path(p).name}"))
@@ -164,6 +166,8 @@ def test_fsync_helpers_accept_str_and_path(tmp_path: Path):
 
 
 def test_an_experiments_csv_and_multishot_file_sit_next_to_its_archived_shots(tmp_path: Path):
-    folder = storage.archive_path(tmp_path, "fermions", date(2026, 1, 2), "job", "experiment_0", 0).parent
+    shot = storage.archive_path(tmp_path, "fermions", date(2026, 1, 2), "job", "experiment_0", 0)
+    folder = shot.parent
     assert storage.experiment_csv(folder, "experiment_0") == folder / "experiment_0.csv"
-    assert storage.experiment_multishot(folder, "experiment_0") == folder / "experiment_0.multishot.h5"
+    assert storage.experiment_multishot(folder, "experiment_0") == (
+        folder / "experiment_0.multishot.h5")

@@ -71,7 +71,8 @@ def test_a_job_runs_end_to_end_with_the_shots_root_outside_home(tmp_path: Path, 
             assert entry["data"]["memory"] == [ground_truth(p) for p in archived[name]]
     # ... every shot was written, executed, watched and analysed under the shots root
     spool = shots_root.resolve() / "fermions" / job_id
-    expected = {spool / name / f"{k:04d}.h5" for name, spec in JOB.items() for k in range(spec["shots"])}
+    expected = {spool / name / f"{k:04d}.h5"
+                for name, spec in JOB.items() for k in range(spec["shots"])}
     assert expected <= watch.seen
     by = {producer: [e for e in events if e["producer"] == producer]
           for producer in ("shotwatch", "analysis", "archiver")}
