@@ -21,6 +21,7 @@ from services.analysis.settings import AnalysisSettings
 from contracts.topology import RESULTS_PROGRESS
 from services.common.bus import HandlerContext, TransientError
 from services.common.service import handles
+from services.common.shot_storage import experiment_csv, experiment_multishot
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +33,7 @@ class ResultFailed(Exception):
 def experiment_files(name: str, shots: Sequence[ArchivedShot]) -> tuple[Path, Path]:
     """Where an experiment's CSV and multi-shot HDF5 file go: next to its archived shots."""
     folder = Path(shots[0].path).parent
-    return folder / f"{name}.csv", folder / f"{name}.multishot.h5"
+    return experiment_csv(folder, name), experiment_multishot(folder, name)
 
 
 def payload_from_globals(shots_per_experiment: Mapping[str, int],

@@ -1,4 +1,4 @@
-"""What the analysis service reads and writes in a shot file itself: checksum, done marker, memory.
+"""What the analysis service reads and writes in a shot file: done marker, memory, executor failure.
 
 The done marker lives in the attributes of ``/results`` itself, which lyse's DataFrame does not
 read (it reads the attributes of the groups *below* ``/results``), so it never shows up as a
@@ -17,8 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import h5py
-
-from services.archiver.protocol import sha256_of  # the one checksum both services compare
 
 DONE_ATTR = "shotline_analysed_at"
 ROUTINES_ATTR = "shotline_routines"
@@ -74,10 +72,11 @@ def read_memory(path: str | Path, routine_group: str) -> str:
 
 
 def finalise(path: str | Path, routine_group: str, routines: Sequence[str]) -> str:
-    """Read the memory and write the done marker in one open, then fsync the file.
+    """Read the memory and write the done marker in one open.
 
-    The fsync makes the checksum published next describe what is on disk even after a power
-    cut; without it the archiver could later find a different file and refuse it.
+    The caller writes into a working copy under ``shot_storage.replacing``, which fsyncs it
+    before it becomes the shot: the checksum published next then describes what is on disk even
+    after a power cut, and the archiver never finds a different file and refuses it.
 
     Raises:
         KeyError: the routine saved no ``memory`` (no marker is written then).
@@ -87,11 +86,6 @@ def finalise(path: str | Path, routine_group: str, routines: Sequence[str]) -> s
         results = f["results"]
         results.attrs[ROUTINES_ATTR] = ",".join(routines)
         results.attrs[DONE_ATTR] = datetime.now(timezone.utc).isoformat()
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
     return memory
 
 

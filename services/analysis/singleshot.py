@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,10 +16,9 @@ from services.analysis import shotfile
 from services.analysis.registry import ANALYSES, BackendAnalysis
 from services.analysis.runner import RoutineWorker, WorkerReply, WorkerUnavailable
 from services.analysis.settings import AnalysisSettings
-from services.archiver.layout import find_archived
-from services.archiver.protocol import fsync_dir
 from services.common.bus import HandlerContext, PermanentError, TransientError
 from services.common.service import handles
+from services.common.shot_storage import find_archived, replacing, sha256_of
 
 log = structlog.get_logger(__name__)
 #: Errors of the storage rather than of the file: worth retrying.
@@ -56,7 +54,7 @@ def analyse_shot(path: Path, expected_sha256: str, analysis: BackendAnalysis,
         state = shotfile.analysis_state(path)
         if not state.done:
             if not state.has_results:
-                actual, _ = shotfile.sha256_of(path)
+                actual, _ = sha256_of(path)
                 if actual != expected_sha256:
                     raise ShotAnalysisFailed(
                         f"shot file changed since it was executed (sha256 {actual[:12]}… "
@@ -69,21 +67,15 @@ def analyse_shot(path: Path, expected_sha256: str, analysis: BackendAnalysis,
             # (HDF5 had flushed part of its metadata), which the checksum test above then took
             # for tampering, and the job turned ERROR (found by the chaos run). A copy left by
             # a killed attempt is overwritten by the next one.
-            work = path.with_name(f".{path.name}.analysing")
-            shutil.copyfile(path, work)
-            try:
+            with replacing(path, work=path.with_name(f".{path.name}.analysing")) as work:
+                shutil.copyfile(path, work)
                 reply = run_routines(str(work), routines)
                 if not reply.ok:
                     raise ShotAnalysisFailed(reply.error or "analysis failed")
-                memory = _memory(work, analysis, final=True)  # fsyncs the copy
-                os.replace(work, path)
-            except BaseException:
-                work.unlink(missing_ok=True)
-                raise
-            fsync_dir(path.parent)
+                memory = _memory(work, analysis, final=True)
         else:
             memory = _memory(path, analysis)
-        sha256, size = shotfile.sha256_of(path)
+        sha256, size = sha256_of(path)
     return ShotOutcome(memory, sha256, size)
 
 

@@ -1,4 +1,4 @@
-"""Moving one shot into the archive without ever losing it: copy, fsync, verify, rename, remove.
+"""Moving one shot into the archive without ever losing it: copy, verify, fsync, rename, remove.
 
 The original is removed only once a verified copy has its final name and that name is durable
 (directory fsynced). A crash at any point leaves either the original, or the original and a
@@ -9,11 +9,12 @@ verified archived copy (the redelivery then just removes the original), plus at 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from services.common.shot_storage import fsync_dir, makedirs_durable, replacing, sha256_of
 
 _CHUNK = 1 << 20
 
@@ -38,48 +39,14 @@ class Archived:
     already: bool  # the archive had it already (a redelivery); only the original was removed
 
 
-def sha256_of(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _makedirs_durable(folder: Path, root: Path) -> None:
-    """Create ``folder`` below ``root``, fsyncing each parent whose entries changed."""
-    missing = []
-    current = folder
-    while not current.exists() and current != root:
-        missing.append(current)
-        current = current.parent
-    for path in reversed(missing):
-        try:
-            path.mkdir()
-        except FileExistsError:
-            continue  # another archiver made it: its parent entry is its to sync
-        fsync_dir(path.parent)
-
-
 def _copy_hashing(source: Path, target: Path) -> tuple[str, int]:
-    """Copy and fsync, hashing the bytes read from the source on the way."""
+    """Copy, hashing the bytes read from the source on the way (``replacing`` fsyncs the copy)."""
     digest, size = hashlib.sha256(), 0
     with open(source, "rb") as src, open(target, "xb") as dst:
         while chunk := src.read(_CHUNK):
             digest.update(chunk)
             dst.write(chunk)
             size += len(chunk)
-        dst.flush()
-        os.fsync(dst.fileno())
     return digest.hexdigest(), size
 
 
@@ -127,9 +94,8 @@ def archive_shot(source: Path, dest: Path, root: Path, expected_sha256: str,
     if free < needed:
         raise ArchiveUnavailable(
             f"archive {root} is full: {free} bytes free, {needed} needed (shot + reserve)")
-    _makedirs_durable(dest.parent, root)
-    tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:12]}.part"
-    try:
+    makedirs_durable(dest.parent, root)
+    with replacing(dest, work=dest.parent / f".{dest.name}.{uuid.uuid4().hex[:12]}.part") as tmp:
         sha256, size = _copy_hashing(source, tmp)
         if sha256 != expected_sha256:
             raise ArchiveIntegrityError(
@@ -139,11 +105,6 @@ def archive_shot(source: Path, dest: Path, root: Path, expected_sha256: str,
         copied, _ = sha256_of(tmp)
         if copied != sha256:
             raise ArchiveUnavailable(f"copy of {source} did not verify (sha256 {copied[:12]}…)")
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(dest.parent)
     _remove_original(source)
     _remove_leftover_parts(dest)
     return Archived(dest, sha256, size, already=False)

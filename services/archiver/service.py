@@ -11,7 +11,6 @@ import structlog
 
 from contracts.events import ShotAnalysed, ShotArchived
 from contracts.topology import ARCHIVER_SHOTS
-from services.archiver.layout import archive_path, find_archived
 from services.archiver.protocol import (
     ArchiveIntegrityError,
     ArchiveUnavailable,
@@ -23,6 +22,7 @@ from services.archiver.settings import ArchiverSettings
 from services.common.bus import HandlerContext, PermanentError, TransientError
 from services.common.metrics import ARCHIVE_BYTES
 from services.common.service import Service, handles
+from services.common.shot_storage import archive_path, find_archived
 
 log = structlog.get_logger(__name__)
 

@@ -9,7 +9,6 @@ group; analysis may use it for checks, never for results).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from services.common.imaging import render_fluorescence
+from services.common.shot_storage import RUN_TIME_ATTR, replacing
 from services.emulator.physics import SimulationError, outcome_distribution
 
 
@@ -72,17 +72,10 @@ def execute_shot(path: str, started: float, now: Callable[[], datetime] = dateti
     half-written file that shotwatch would refuse and the job would wait on forever.
     """
     shot = Path(path)
-    work = shot.with_name(f".{shot.name}.running")  # fixed name: a rerun overwrites a leftover
-    shutil.copyfile(shot, work)
-    memory = _write_results(str(work), started, now)
-    with open(work, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(work, shot)
-    directory = os.open(shot.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    # A fixed working name: the rerun of a killed attempt overwrites its leftover.
+    with replacing(shot, work=shot.with_name(f".{shot.name}.running")) as work:
+        shutil.copyfile(shot, work)
+        memory = _write_results(str(work), started, now)
     return memory
 
 
@@ -98,7 +91,7 @@ def _write_results(path: str, started: float, now: Callable[[], datetime]) -> st
             memory = sample_memory(backend, circuit, int(g["num_wires"]), seed)
         except SimulationError as exc:
             memory, error = "", str(exc)
-        f.attrs["run time"] = now().strftime("%Y%m%dT%H%M%S.%f")
+        f.attrs[RUN_TIME_ATTR] = now().strftime("%Y%m%dT%H%M%S.%f")
         data = f.require_group("data")
         truth = data.require_group("emulator")
         levels = [int(v) for v in memory.split()]

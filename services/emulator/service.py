@@ -9,6 +9,7 @@ import structlog
 
 from services.common.metrics import BusyClock
 from services.common.service import Part, Service
+from services.common.shot_storage import is_executed
 from services.emulator.settings import EmulatorSettings
 
 log = structlog.get_logger(__name__)
@@ -48,7 +49,7 @@ class Emulator(Service):
 
         if path in self.queue:
             return ADDED  # a hand-over repeated after a spooler restart
-        if self._executed(path):
+        if is_executed(path):
             # BLACS would re-run a copy; the emulator re-sends the result instead, so a
             # repeated hand-over is harmless (downstream is idempotent).
             if path not in self.outbox:
@@ -56,16 +57,6 @@ class Emulator(Service):
             return "Experiment added successfully: already run, result re-sent\n"
         self.queue.put(path)
         return ADDED
-
-    @staticmethod
-    def _executed(path: str) -> bool:
-        import h5py
-
-        try:
-            with h5py.File(path, "r") as f:
-                return "run time" in f.attrs
-        except OSError:
-            return False
 
     # -- loops ------------------------------------------------------------------------------
     def _run_shots(self) -> None:
@@ -83,7 +74,7 @@ class Emulator(Service):
                     return
                 try:
                     # Run before a crash but not yet moved to the outbox: do not run it twice.
-                    memory = "" if self._executed(path) else execute_shot(path, started)
+                    memory = "" if is_executed(path) else execute_shot(path, started)
                     log.debug("shot_run", path=path, memory=memory)
                 except Exception:  # a broken file must not stop the apparatus
                     log.exception("shot_failed", path=path)

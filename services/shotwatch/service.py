@@ -10,9 +10,10 @@ import structlog
 from contracts.events import ShotFinished
 from services.common.bus import JobEvents, Publisher, PublishFailed
 from services.common.service import Part, Service
+from services.common.shot_storage import spooled_shot_files
 from services.shotwatch.announced import AnnouncedShots
 from services.shotwatch.settings import ShotwatchSettings
-from services.shotwatch.shots import NotAShot, candidate_shots, inspect_shot
+from services.shotwatch.shots import NotAShot, inspect_shot
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +39,7 @@ def rescan(shots_root: Path, announced: AnnouncedShots, publisher: Publisher) ->
     """Announce executed shots that never were (shotwatch was down when they finished)."""
     done = announced.paths()
     count = 0
-    for path in candidate_shots(shots_root):
+    for path in spooled_shot_files(shots_root):
         if path in done:
             continue
         try:
@@ -61,7 +62,7 @@ class Shotwatch(Service):
 
         super().__init__(settings)
         prepare_labscript(zlock=settings.zlock)
-        self.shots_root = settings.home / "shots"
+        self.shots_root = settings.shots_dir
         self.announced = AnnouncedShots(settings.home / "shotwatch" / "announced.log")
         self._local = threading.local()
         self._stop = threading.Event()

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-# Shot files are <shots>/<backend>/<job_id>/<experiment>/<shot>.h5 (BLACS re-runs add _repNNNNN).
-_NAME = re.compile(r"^(\d+)(_rep\d{5})?\.h5$")
+from services.common.shot_storage import RUN_TIME_ATTR, NotInSpool, sha256_of, spool_place
 
 
 class NotAShot(ValueError):
-    """The file is not an executed shot of a job spooled under this SHOTLINE_HOME."""
+    """The file is not an executed shot of a job spooled under the shot folder."""
 
 
 @dataclass(frozen=True)
@@ -32,16 +28,6 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def sha256_of(path: str) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
-
-
 def inspect_shot(path: str, shots_root: Path) -> ExecutedShot:
     """Check ``path`` is an executed shot whose globals agree with where it lies.
 
@@ -50,29 +36,22 @@ def inspect_shot(path: str, shots_root: Path) -> ExecutedShot:
     """
     import h5py
 
-    real = Path(os.path.realpath(path))
     try:
-        relative = real.relative_to(os.path.realpath(shots_root))
-    except ValueError:
-        raise NotAShot(f"{path} is not under the shot folder {shots_root}") from None
-    if len(relative.parts) != 4 or not _NAME.match(relative.parts[3]):
-        raise NotAShot(f"{path} is not <backend>/<job>/<experiment>/<shot>.h5")
+        place = spool_place(path, shots_root)
+    except NotInSpool as exc:
+        raise NotAShot(str(exc)) from None
+    real = place.path
     try:
         with h5py.File(real, "r") as f:
-            if "run time" not in f.attrs:
-                raise NotAShot(f"{path} has not been run (no 'run time')")
+            if RUN_TIME_ATTR not in f.attrs:
+                raise NotAShot(f"{path} has not been run (no {RUN_TIME_ATTR!r})")
             g = f["globals"].attrs
             facts = (_text(g["backend"]), _text(g["job_id"]), _text(g["experiment_name"]))
             shot_index = int(g["shot_index"])
             error = _text(f["data/emulator"].attrs.get("error", "")) if "data/emulator" in f else ""
     except (OSError, KeyError) as exc:
         raise NotAShot(f"{path} is not a readable shotline shot: {exc}") from None
-    if facts != relative.parts[:3]:
+    if facts != (place.backend, place.job_id, place.experiment):
         raise NotAShot(f"{path}: its globals say {'/'.join(facts)}")
-    digest, size = sha256_of(str(real))
+    digest, size = sha256_of(real)
     return ExecutedShot(str(real), facts[1], facts[0], facts[2], shot_index, digest, size, error)
-
-
-def candidate_shots(shots_root: Path) -> list[str]:
-    """Every file that may be a shot, for the start-up rescan."""
-    return sorted(str(p) for p in shots_root.glob("*/*/*/*.h5") if _NAME.match(p.name))

@@ -9,13 +9,13 @@ kept in memory only and recovered from the shot files (``run time``) after a res
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from services.common.shot_storage import replacing, shot_path
 
 State = Literal["active", "done", "cancelled", "failed"]
 
@@ -30,7 +30,7 @@ class ExperimentRecord:
     experiment_seed: int
 
     def shot_path(self, shot_index: int) -> str:
-        return os.path.join(self.folder, f"{shot_index:04d}.h5")
+        return str(shot_path(self.folder, shot_index))
 
 
 @dataclass
@@ -98,13 +98,6 @@ class Handover:
     first: bool
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 class JobBook:
     """Thread-safe; ``changed`` is notified whenever hand-over might proceed or room appears."""
 
@@ -152,7 +145,8 @@ class JobBook:
 
     # -- changes ----------------------------------------------------------------------------
     def _save(self, record: JobRecord) -> None:
-        _atomic_write(self._jobs_dir / f"{record.job_id}.json", record.to_json())
+        with replacing(self._jobs_dir / f"{record.job_id}.json") as work:
+            work.write_text(record.to_json())
 
     def admit(self, record: JobRecord) -> bool:
         """Take a compiled job in hand; False (and nothing stored) if it was cancelled meanwhile."""

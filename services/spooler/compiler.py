@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from services.common.shot_storage import replacing
 from services.spooler.shot_globals import (
     ExperimentGlobals, check_global_names, reserved_names, sequence_attrs, shot_seed,
 )
@@ -104,15 +105,11 @@ def derive_shot(template: str, path: str, attrs: dict[str, dict[str, Any]]) -> N
     """Copy the compiled template to ``path`` and set the shot's own attributes (atomic)."""
     import h5py
 
-    tmp = _work_file(os.path.dirname(path), "deriving", path)
-    try:
+    # Durable before the book records it derived: the book then never names a shot that a
+    # power cut took away, which a restart would take for handed over and archived.
+    with replacing(path, work=_work_file(os.path.dirname(path), "deriving", path)) as tmp:
         shutil.copyfile(template, tmp)  # replaces what a killed attempt left
         with h5py.File(tmp, "r+") as f:
             for group, values in attrs.items():
                 for name, value in values.items():
                     f[group].attrs[name] = value
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -16,10 +16,10 @@ import structlog
 from contracts.events import JobFailed, JobStatusChanged
 from contracts.status import JobStatus
 from services.common.bus import JobEvents, Publisher, PublishFailed
+from services.common.shot_storage import is_executed
 from services.spooler.blacs_client import HandoverRefused, submit_shot
 from services.spooler.book import Handover, JobBook, JobRecord
 from services.spooler.compiler import derive_shot, per_shot_attrs_for
-from services.spooler.progress import shot_executed
 from services.spooler.settings import SpoolerSettings
 
 log = structlog.get_logger(__name__)
@@ -96,7 +96,7 @@ class Feeder:
             # after it ran (found by the chaos run: such shots were never counted finished
             # after a restart, so the job stayed active and its outstanding shots blocked the
             # hand-over window for every later job).
-            if shot_executed(path) or not os.path.exists(path):
+            if is_executed(path) or not os.path.exists(path):
                 self._book.mark_finished(job.job_id, experiment.name, shot)
 
     def _hand_over(self, h: Handover, publisher: Publisher) -> None:

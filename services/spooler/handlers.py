@@ -16,6 +16,7 @@ from contracts.events import (
 )
 from contracts.job import experiment_index
 from services.common.bus import HandlerContext, JobEvents
+from services.common.shot_storage import experiment_folder, job_folder, template_path
 from services.spooler.book import ExperimentRecord, JobBook, JobRecord
 from services.spooler.compiler import TemplateRequest
 from services.spooler.shot_globals import experiment_globals, fresh_entropy
@@ -30,7 +31,7 @@ class Spooling:
 
     book: JobBook
     worker: CompileWorker
-    shots_root: Path  # SHOTLINE_HOME/shots
+    shots_root: Path  # settings.shots_dir (SHOTLINE_SHOTS_ROOT, default HOME/shots)
     labscriptlib: Path  # where the sequence scripts live
 
 
@@ -38,14 +39,13 @@ def plan_job(event: JobSubmitted, shots_root: Path, labscriptlib: Path,
              now: datetime) -> tuple[JobRecord, list[TemplateRequest]]:
     """The job's record and one template compile per experiment, experiments in numeric order."""
     entropy = fresh_entropy()  # only used by experiments without a seed
-    job_dir = shots_root / event.backend / event.job_id
     script = str(labscriptlib / f"sequence_{event.backend}.py")
     experiments, requests = [], []
     for name, spec in event.payload.experiments():
         index = experiment_index(name)
         g = experiment_globals(event.job_id, event.backend, name, index, spec.to_wire(), entropy)
-        folder = job_dir / name
-        template = str(folder / "template.h5")
+        folder = experiment_folder(shots_root, event.backend, event.job_id, name)
+        template = str(template_path(folder))
         experiments.append(ExperimentRecord(name, index, g.n_shots, str(folder), template,
                                             g.experiment_seed))
         requests.append(TemplateRequest(script, template, event.job_id, name, g, now))
@@ -83,12 +83,14 @@ def on_job_submitted(event: JobSubmitted, ctx: HandlerContext, spooling: Spoolin
         try:
             _compile(spooling.worker, request)
         except (CompileError, WorkerCrashed) as exc:
-            shutil.rmtree(Path(request.template).parent.parent, ignore_errors=True)
+            shutil.rmtree(job_folder(spooling.shots_root, event.backend, event.job_id),
+                          ignore_errors=True)
             log.warning("job_not_compiled", experiment=request.experiment, reason=str(exc)[:500])
             ctx.fail("spooling", f"{request.experiment} did not compile: {exc}")
             return
     if not book.admit(record):  # cancelled while compiling
-        shutil.rmtree(Path(requests[0].template).parent.parent, ignore_errors=True)
+        shutil.rmtree(job_folder(spooling.shots_root, event.backend, event.job_id),
+                      ignore_errors=True)
         ctx.publish(JobCancelled, shots_dropped=record.planned)
         return
     announce_spooled(ctx, record)

@@ -27,7 +27,7 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 from contracts.events import JobSpooled, ShotFinished, SpooledExperiment, SpooledShot  # noqa: E402
-from services.analysis.shotfile import sha256_of  # noqa: E402
+from services.common.shot_storage import sha256_of  # noqa: E402
 from services.common.imaging import render_fluorescence  # noqa: E402
 from services.emulator.physics import simulate  # noqa: E402
 

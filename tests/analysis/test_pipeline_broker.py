@@ -15,7 +15,7 @@ import pytest
 
 from contracts.events import JobDone, JobFailed, JobStatusChanged, ShotArchived, decode_event
 from contracts.topology import EXCHANGE
-from services.archiver.protocol import sha256_of
+from services.common.shot_storage import sha256_of
 from services.common.bus import Publisher
 from tests.analysis.shotfiles import CIRCUITS, build_job, ground_truth, job_spooled, shot_finished
 

@@ -13,7 +13,7 @@ from contracts.events import JobCancelled, JobDone, JobFailed, JobStatusChanged,
 from contracts.job import JobPayload
 from services.analysis.bookkeeping import ResultsBook
 from services.analysis.results import ResultsKeeper
-from services.archiver.layout import archive_path
+from services.common.shot_storage import archive_path
 from tests.analysis.fakes import context
 from tests.analysis.shotfiles import BuiltShot, build_job, job_spooled
 

@@ -8,7 +8,7 @@ import pytest
 from contracts.events import JobFailed, ShotAnalysed
 from services.analysis.runner import RoutineWorker
 from services.analysis.settings import AnalysisSettings
-from services.archiver.protocol import sha256_of
+from services.common.shot_storage import sha256_of
 from services.common.bus import PermanentError
 from services.analysis.singleshot import ShotAnalyser
 from tests.analysis.conftest import analyses_with
@@ -107,7 +107,7 @@ def test_a_file_changed_since_execution_is_refused(tmp_path, settings, analysisl
 
 
 def test_a_shot_already_archived_is_just_acknowledged(tmp_path, settings, analysislib, worker, publisher):
-    from services.archiver.layout import archive_path
+    from services.common.shot_storage import archive_path
     from datetime import date
 
     shot = build_job(tmp_path, "fermions", "job-a", {"experiment_0": 1})["experiment_0"][0]
@@ -149,7 +149,7 @@ def test_a_duplicate_racing_the_archiver_is_just_acknowledged(tmp_path, settings
     from datetime import date
 
     from services.analysis import shotfile
-    from services.archiver.layout import archive_path
+    from services.common.shot_storage import archive_path
 
     shot = build_job(tmp_path, "fermions", "job-r", {"experiment_0": 1})["experiment_0"][0]
     dest = archive_path(settings.archive_root, "fermions", date(2026, 1, 2), "job-r",

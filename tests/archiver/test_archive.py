@@ -12,8 +12,8 @@ import pytest
 import tests.analysis.shotfiles as shotfiles  # noqa: F401 - h5_lock before h5py
 from contracts.events import JobFailed, ShotAnalysed, ShotArchived
 from services.archiver import protocol
-from services.archiver.layout import archive_path
-from services.archiver.protocol import sha256_of
+from services.common.shot_storage import archive_path
+from services.common.shot_storage import sha256_of
 from services.archiver.service import ShotArchiver
 from services.archiver.settings import ArchiverSettings
 from services.common.bus import PermanentError, TransientError

@@ -142,7 +142,7 @@ class ChaosRun:
                                        {"job_id": s.job_id}) for s in submitted}
         stack.stop()  # nothing may touch the files while they are checked
         self.outcome.verdict = verify(self.home, submitted, statuses, results,
-                                      self._drain_tap(broker))
+                                      self._drain_tap(broker), stack.shots_dir, stack.sds_dir)
         for problem in self.outcome.verdict.problems:
             self.log(f"PROBLEM {problem}")
         return self.outcome

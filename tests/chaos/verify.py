@@ -64,9 +64,12 @@ def archived_files(sds: Path, backend: str, job_id: str) -> dict[str, list[Path]
 
 
 def verify(home: Path, submitted: list[Submitted], statuses: dict[str, dict[str, Any]],
-           results: dict[str, dict[str, Any]], archived_events: list[dict[str, Any]]) -> Verdict:
+           results: dict[str, dict[str, Any]], archived_events: list[dict[str, Any]],
+           shots: Path | None = None, sds: Path | None = None) -> Verdict:
+    """``shots`` and ``sds`` are the stack's folders (default HOME/shots and HOME/sds)."""
     v = Verdict(jobs=len(submitted))
-    sds = home / "sds"
+    shots = shots or home / "shots"
+    sds = sds or home / "sds"
     events: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
     for e in archived_events:
         events[(e["job_id"], e["experiment"], e["shot_index"])].append(e)
@@ -79,7 +82,7 @@ def verify(home: Path, submitted: list[Submitted], statuses: dict[str, dict[str,
             continue
         v.jobs_done += 1
         _check_job(v, s, results[s.job_id], archived_files(sds, s.backend, s.job_id), events)
-    _check_leftovers(v, home)
+    _check_leftovers(v, home, shots, sds)
     return v
 
 
@@ -136,9 +139,9 @@ def _check_checksum(v: Verdict, path: Path, shot_events: list[dict[str, Any]]) -
                       f"file has {actual[:12]}")
 
 
-def _check_leftovers(v: Verdict, home: Path) -> None:
+def _check_leftovers(v: Verdict, home: Path, shots: Path, sds: Path) -> None:
     """Spool copies, temporary files and queued entries that a finished run must not leave."""
-    patterns = {home / "shots": ("*.h5", ".*"), home / "sds": (".*.part",),
+    patterns = {shots: ("*.h5", ".*"), sds: (".*.part",),
                 home / "emulator": ("*.entry",)}
     found = {path for root, globs in patterns.items() for pattern in globs
              for path in root.rglob(pattern) if path.is_file()}

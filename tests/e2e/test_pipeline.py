@@ -114,7 +114,7 @@ def test_every_backend_job_comes_back_done_with_the_emulators_ground_truth(stack
         archived_events = tap.drain()
     finally:
         tap.close()
-    sds = stack.home / "sds"
+    sds = stack.sds_dir
     checked = 0
     for backend, job_id in submitted.items():
         result = stack.result(backend, job_id)
@@ -137,7 +137,7 @@ def test_every_backend_job_comes_back_done_with_the_emulators_ground_truth(stack
         announced = {e["path"]: e["sha256"] for e in archived_events if e["job_id"] == job_id}
         assert sorted(announced) == sorted(str(p) for ps in shots.values() for p in ps)
         assert all(sha256(Path(p)) == digest for p, digest in announced.items())
-        assert not list((stack.home / "shots" / backend / job_id).rglob("*.h5"))
+        assert not list((stack.shots_dir / backend / job_id).rglob("*.h5"))
     assert checked == sum(e["shots"] for job in JOBS.values() for e in job.values())
 
 

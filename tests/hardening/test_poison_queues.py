@@ -238,7 +238,7 @@ def test_poison_analysis_on_shot_finished(harness, tmp_path):
 
     stack, bus = harness("analysis")
     undecodable_to_dlq(stack, bus, ANALYSIS_SHOTS)
-    shots = stack.home / "shots" / BACKEND
+    shots = stack.shots_dir / BACKEND
     # A shot of an unknown job whose file does not exist: the job (if it exists anywhere)
     # fails with a reason a user can read; nothing to retry, so nothing to dead-letter.
     bus.send(sample(ANALYSIS_SHOTS, "ghost-job", path=str(shots / "ghost-job/experiment_0/0000.h5")))
@@ -258,7 +258,7 @@ def test_poison_analysis_on_shot_finished(harness, tmp_path):
 def test_poison_archiver_on_shot_analysed(harness, tmp_path):
     stack, bus = harness("archiver")
     undecodable_to_dlq(stack, bus, ARCHIVER_SHOTS)
-    shots = stack.home / "shots" / BACKEND
+    shots = stack.shots_dir / BACKEND
     # Nothing to archive and nothing archived: the job fails at the archiving stage.
     bus.send(sample(ARCHIVER_SHOTS, "ghost-job", path=str(shots / "ghost-job/experiment_0/0000.h5")))
     failed = bus.wait_event(lambda e: isinstance(e, JobFailed) and e.job_id == "ghost-job")

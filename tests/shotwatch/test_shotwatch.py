@@ -9,10 +9,10 @@ import pytest
 from labscript_utils.ls_zprocess import zmq_get
 
 from contracts.events import ShotFinished
+from services.common.shot_storage import sha256_of
 from services.emulator.execute import execute_shot
 from services.shotwatch.service import Shotwatch
 from services.shotwatch.settings import ShotwatchSettings
-from services.shotwatch.shots import sha256_of
 from tests.conftest import free_port
 from tests.support.shots import compiled_shots
 from tests.spooler.harness import Tap, declare_topology, of

@@ -44,6 +44,11 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def _dir_setting(value: str | None, default: Path) -> Path:
+    # As services/common/settings.py reads it, so a test looks where the services write.
+    return (Path(value) if value else default).expanduser().resolve()
+
+
 @dataclass
 class Proc:
     name: str
@@ -81,6 +86,16 @@ class Stack:
         self.token = ""
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.session = requests.Session()
+
+    @property
+    def shots_dir(self) -> Path:
+        """Where the services spool shot files: SHOTLINE_SHOTS_ROOT, or HOME/shots."""
+        return _dir_setting(self.env.get("SHOTLINE_SHOTS_ROOT"), self.home / "shots")
+
+    @property
+    def sds_dir(self) -> Path:
+        """Where the archiver files shots: SHOTLINE_SDS_ROOT, or HOME/sds."""
+        return _dir_setting(self.env.get("SHOTLINE_SDS_ROOT"), self.home / "sds")
 
     # -- processes ---------------------------------------------------------------------------
     def start(self, names: Iterable[str] = SERVICES, timeout: float = 90) -> None:
