@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-#: Services in the order a job meets them; each is ``services.<name>.service:run``.
+#: Services in the order a job meets them; each declares ``services.<name>.service:SERVICE``.
 SERVICES = ("ingest", "spooler", "emulator", "shotwatch", "analysis", "archiver")
 
 
@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         return importlib.import_module("services.ingest.users_cli").main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command in SERVICES:
-        module = importlib.import_module(f"services.{args.command}.service")
-        module.run()
+        from services.common.runner import declaration, run
+
+        run(declaration(args.command))
         return 0
     if args.command == "up":
         from services.cli.up import supervise

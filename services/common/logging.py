@@ -17,8 +17,13 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "auto") -> N
         return
     _configured = True
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    def add_service(_logger: object, _method: str, event_dict: dict) -> dict:
+        event_dict.setdefault("service", service)  # on every thread, not only where bound
+        return event_dict
+
     shared = [
         structlog.contextvars.merge_contextvars,
+        add_service,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -38,7 +43,6 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "auto") -> N
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    structlog.contextvars.bind_contextvars(service=service)
     # pika logs every reconnect attempt at ERROR with a traceback; ours already says it once.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("pika").setLevel(logging.CRITICAL)

@@ -100,23 +100,6 @@ class BusyClock:
         EXECUTOR_BUSY.set_function(self.ratio)
 
 
-def metered(handle: Callable[..., str], queue: str) -> Callable[..., str]:
-    """Count a hand-written consumer loop's messages like the common ``Consumer`` does:
-    ``handle`` processes one message and returns its fate ('ack', 'dead' or 'requeue')."""
-
-    def wrapper(*args: object) -> str:
-        MESSAGES_CONSUMED.labels(queue).inc()
-        fate = "requeue"  # what the broker does with a message whose handling raised
-        try:
-            with HANDLER_SECONDS.labels(queue).time():
-                fate = handle(*args)
-            return fate
-        finally:
-            MESSAGES_SETTLED.labels(queue, fate).inc()
-
-    return wrapper
-
-
 class JobsByStatus(Collector):
     """``shotline_jobs{status}`` read at scrape time, so it is never stale and costs nothing
     between scrapes. ``count`` returns jobs per status; every status is always reported."""

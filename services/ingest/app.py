@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from contracts.backends import BackendRegistry
 from contracts.topology import SPOOLER_CANCELS, SPOOLER_JOBS
+from services.common.bus import Consumer
 from services.common.bus.connection import connection_parameters
 from services.common.bus.declare import declare_queues
 from services.ingest.context import SERVICES, BrokerProbe, EventPublisher, Services
@@ -60,8 +62,14 @@ def create_app(
     *,
     broker_ready: BrokerProbe | None = None,
     registry: BackendRegistry | None = None,
+    consumer: Consumer | None = None,
 ) -> web.Application:
-    """Build the ingest application around injected collaborators (tests pass their own)."""
+    """Build the ingest application around injected collaborators (tests pass their own).
+
+    The bus lives in one ``cleanup_ctx``: destinations declared and ``consumer`` (the job
+    events) started with the app; at cleanup the consumer finishes its messages while the loop
+    still runs (their effects are applied on it), then the publisher closes.
+    """
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SERVICES] = Services(
         settings=settings,
@@ -81,7 +89,14 @@ def create_app(
             await loop.run_in_executor(None, declare_destinations, settings.amqp_url)
         except Exception as exc:  # broker down at start: /readyz says so; posts answer 503
             log.warning("declare_failed", error=repr(exc)[:300])
+        thread = None
+        if consumer is not None:
+            thread = threading.Thread(target=consumer.run, name="ingest-consumer", daemon=True)
+            thread.start()
         yield
+        if consumer is not None and thread is not None:
+            consumer.stop()
+            await loop.run_in_executor(None, thread.join, 30)  # join() kept off the loop
         await publisher.aclose()
 
     app.cleanup_ctx.append(bus_lifetime)

@@ -297,8 +297,3 @@ class SqliteJobStore:
 
     async def close(self) -> None:
         self._db.close()
-
-
-def open_store(path: Path) -> SqliteJobStore:
-    return SqliteJobStore(path)
-

@@ -14,7 +14,7 @@ from contracts.job import JobPayload
 from services.analysis.bookkeeping import ResultsBook
 from services.analysis.results import ResultsKeeper
 from services.common.shot_storage import archive_path
-from tests.analysis.fakes import context
+from tests.analysis.fakes import deliver
 from tests.analysis.shotfiles import BuiltShot, build_job, job_spooled
 
 pytestmark = pytest.mark.labscript
@@ -69,10 +69,10 @@ def test_out_of_order_and_duplicate_events_give_one_correct_result(
     keeper = keeper_factory()
     # When half the shots arrive before JobSpooled, the rest (and duplicates) after it
     for event in events[:4]:
-        keeper(event, context(publisher))
-    keeper(job_spooled(job), context(publisher))
+        deliver(keeper, event, publisher)
+    deliver(keeper, job_spooled(job), publisher)
     for event in events[4:]:
-        keeper(event, context(publisher))
+        deliver(keeper, event, publisher)
     # Then exactly one JobDone, with the result in the wire contract's shape
     (done,) = publisher.of(JobDone)
     result = done.result
@@ -99,10 +99,10 @@ def test_one_csv_per_experiment_next_to_its_shots(tmp_path, worker, analysislib,
     job = archived_job(tmp_path, worker, analysislib, "singlequdit", "job-c",
                        {"experiment_0": 3, "experiment_1": 2})
     keeper = keeper_factory()
-    keeper(job_spooled(job), context(publisher))
+    deliver(keeper, job_spooled(job), publisher)
     for shots in job.values():
         for shot in shots:
-            keeper(shot_archived(shot), context(publisher))
+            deliver(keeper, shot_archived(shot), publisher)
     assert publisher.of(JobDone)
     for name, shots in job.items():
         table = shots[0].path.parent / f"{name}.csv"
@@ -117,13 +117,13 @@ def test_bookkeeping_survives_a_restart(tmp_path, worker, analysislib, keeper_fa
     shots = job["experiment_0"]
     first = keeper_factory()
     for shot in shots[:2]:
-        first(shot_archived(shot), context(publisher))
-    first(job_spooled(job), context(publisher))
+        deliver(first, shot_archived(shot), publisher)
+    deliver(first, job_spooled(job), publisher)
     # the process stops; a new one (new connection to the same file) takes over
     second = keeper_factory()
-    second(shot_archived(shots[1]), context(publisher))  # redelivered: not counted twice
+    deliver(second, shot_archived(shots[1]), publisher)  # redelivered: not counted twice
     for shot in shots[2:]:
-        second(shot_archived(shot), context(publisher))
+        deliver(second, shot_archived(shot), publisher)
     (done,) = publisher.of(JobDone)
     assert done.result["results"][0]["data"]["memory"] == [s.memory for s in shots]
     assert [p.shots_done for p in publisher.of(JobStatusChanged)] == [2, 3, 4]
@@ -132,11 +132,10 @@ def test_bookkeeping_survives_a_restart(tmp_path, worker, analysislib, keeper_fa
 def test_a_cancelled_job_never_completes(tmp_path, worker, analysislib, keeper_factory, publisher):
     job = archived_job(tmp_path, worker, analysislib, "fermions", "job-x", {"experiment_0": 2})
     keeper = keeper_factory()
-    keeper(job_spooled(job), context(publisher))
-    keeper(JobCancelled.create("test", job_id="job-x", backend="fermions", shots_dropped=1),
-           context(publisher))
+    deliver(keeper, job_spooled(job), publisher)
+    deliver(keeper, JobCancelled.create("test", job_id="job-x", backend="fermions", shots_dropped=1), publisher)
     for shot in job["experiment_0"]:
-        keeper(shot_archived(shot), context(publisher))
+        deliver(keeper, shot_archived(shot), publisher)
     assert not publisher.of(JobDone)
 
 
@@ -144,12 +143,12 @@ def test_a_job_failed_elsewhere_never_completes(tmp_path, worker, analysislib, k
     # Given a job whose analysis of one shot failed (JobFailed from another consumer)
     job = archived_job(tmp_path, worker, analysislib, "fermions", "job-f", {"experiment_0": 2})
     keeper = keeper_factory()
-    keeper(JobFailed.create("test", job_id="job-f", backend="fermions", stage="analysis",
-                            reason="routine occupation raised"), context(publisher))
-    keeper(job_spooled(job), context(publisher))
+    deliver(keeper, JobFailed.create("test", job_id="job-f", backend="fermions", stage="analysis",
+                            reason="routine occupation raised"), publisher)
+    deliver(keeper, job_spooled(job), publisher)
     # When every shot still arrives archived
     for shot in job["experiment_0"]:
-        keeper(shot_archived(shot), context(publisher))
+        deliver(keeper, shot_archived(shot), publisher)
     # Then no result is ever published for it
     assert not publisher.of(JobDone)
 
@@ -161,10 +160,10 @@ def test_an_experiment_without_measurement_has_empty_memory(tmp_path, worker, an
     job = shotfiles.build_job(tmp_path / "spool", "fermions", "job-e", {"experiment_0": 2},
                               ([["load", [0], []]], 8))
     keeper = keeper_factory()
-    keeper(job_spooled(job), context(publisher))
+    deliver(keeper, job_spooled(job), publisher)
     for shot in job["experiment_0"]:
         assert worker.request({"op": "singleshot", "path": str(shot.path),
                                "routines": [str(analysislib / "occupation.py")]}, 10).ok
-        keeper(shot_archived(shot), context(publisher))
+        deliver(keeper, shot_archived(shot), publisher)
     (done,) = publisher.of(JobDone)
     assert done.result["results"][0]["data"]["memory"] == []

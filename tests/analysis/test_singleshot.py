@@ -12,7 +12,7 @@ from services.common.shot_storage import sha256_of
 from services.common.bus import PermanentError
 from services.analysis.singleshot import ShotAnalyser
 from tests.analysis.conftest import analyses_with
-from tests.analysis.fakes import context
+from tests.analysis.fakes import deliver
 from tests.analysis.shotfiles import build_job, shot_finished
 
 pytestmark = pytest.mark.labscript
@@ -42,10 +42,10 @@ def test_same_shot_finished_twice_analyses_once(tmp_path, settings, analysislib,
     analyser = ShotAnalyser(settings, analysislib, counting)
     event = shot_finished(shot)
     # When it is delivered twice (the second time as a redelivery)
-    analyser(event, context(publisher))
+    deliver(analyser, event, publisher)
     with h5py.File(shot.path, "r") as f:
         first_marker = dict(f["results"].attrs)
-    analyser(event, context(publisher, redelivered=True))
+    deliver(analyser, event, publisher, redelivered=True)
     # Then the routines ran once, the file is unchanged, and both deliveries confirm the same
     assert counting.requests == 1
     with h5py.File(shot.path, "r") as f:
@@ -61,14 +61,14 @@ def test_failing_routine_fails_the_job_and_the_next_shot_is_analysed(
         tmp_path, settings, routines_dir, worker, publisher):
     job = build_job(tmp_path, "rydberg", "job-f", {"experiment_0": 2})["experiment_0"]
     broken = ShotAnalyser(settings, routines_dir, worker, analyses_with("broken.py"))
-    broken(shot_finished(job[0]), context(publisher))
+    deliver(broken, shot_finished(job[0]), publisher)
     (failed,) = publisher.of(JobFailed)
     assert failed.stage == "analysis" and failed.job_id == "job-f"
     assert failed.reason.startswith("experiment_0 shot 0: analysis routine broken raised ValueError")
     assert not publisher.of(ShotAnalysed)
     # the same worker (the service) goes on with the next message
     healthy = ShotAnalyser(settings, routines_dir, worker)
-    healthy(shot_finished(job[1]), context(publisher))
+    deliver(healthy, shot_finished(job[1]), publisher)
     (analysed,) = publisher.of(ShotAnalysed)
     assert analysed.memory == job[1].memory
 
@@ -80,7 +80,7 @@ def test_a_hanging_routine_fails_the_shot_by_name(tmp_path, routines_dir, publis
     shot = build_job(tmp_path, "fermions", "job-t", {"experiment_0": 1})["experiment_0"][0]
     analyser = ShotAnalyser(settings, routines_dir, RoutineWorker("t"), analyses_with("hangs.py"))
     try:
-        analyser(shot_finished(shot), context(publisher))
+        deliver(analyser, shot_finished(shot), publisher)
     finally:
         analyser.close()
     (failed,) = publisher.of(JobFailed)
@@ -92,7 +92,7 @@ def test_a_routine_without_memory_fails_the_shot(tmp_path, settings, routines_di
 
     spec = {"fermions": BackendAnalysis(("forgets_memory.py",), "forgets_memory.py")}
     shot = build_job(tmp_path, "fermions", "job-m", {"experiment_0": 1})["experiment_0"][0]
-    ShotAnalyser(settings, routines_dir, worker, spec)(shot_finished(shot), context(publisher))
+    deliver(ShotAnalyser(settings, routines_dir, worker, spec), shot_finished(shot), publisher)
     (failed,) = publisher.of(JobFailed)
     assert "forgets_memory: routine forgets_memory saved no 'memory' result" in failed.reason
 
@@ -101,7 +101,7 @@ def test_a_file_changed_since_execution_is_refused(tmp_path, settings, analysisl
     shot = build_job(tmp_path, "fermions", "job-c", {"experiment_0": 1})["experiment_0"][0]
     with h5py.File(shot.path, "r+") as f:
         f.attrs["tampered"] = 1
-    ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+    deliver(ShotAnalyser(settings, analysislib, worker), shot_finished(shot), publisher)
     (failed,) = publisher.of(JobFailed)
     assert "shot file changed since it was executed" in failed.reason
 
@@ -115,14 +115,14 @@ def test_a_shot_already_archived_is_just_acknowledged(tmp_path, settings, analys
                         "experiment_0", 0)
     dest.parent.mkdir(parents=True)
     shot.path.rename(dest)  # what the archiver did before this late redelivery
-    ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+    deliver(ShotAnalyser(settings, analysislib, worker), shot_finished(shot), publisher)
     assert publisher.events == []
 
 
 def test_a_missing_shot_fails_the_job(tmp_path, settings, analysislib, worker, publisher):
     shot = build_job(tmp_path, "fermions", "job-g", {"experiment_0": 1})["experiment_0"][0]
     shot.path.unlink()
-    ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+    deliver(ShotAnalyser(settings, analysislib, worker), shot_finished(shot), publisher)
     (failed,) = publisher.of(JobFailed)
     assert "does not exist" in failed.reason
 
@@ -134,7 +134,7 @@ def test_a_shot_the_executor_could_not_run_fails_the_job_at_execution(tmp_path, 
     with h5py.File(shot.path, "r+") as f:
         f.require_group("data/emulator").attrs["error"] = "wire 3 changes after it was measured"
     # When it is analysed
-    ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+    deliver(ShotAnalyser(settings, analysislib, worker), shot_finished(shot), publisher)
     # Then the job fails at the execution stage with the executor's words, and nothing is analysed
     (failed,) = publisher.of(JobFailed)
     assert failed.stage == "execution"
@@ -162,7 +162,7 @@ def test_a_duplicate_racing_the_archiver_is_just_acknowledged(tmp_path, settings
         return real(path)
 
     monkeypatch.setattr(shotfile, "executor_failure", archived_meanwhile)
-    ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+    deliver(ShotAnalyser(settings, analysislib, worker), shot_finished(shot), publisher)
     assert publisher.events == []
 
 
@@ -173,7 +173,7 @@ def test_a_file_outside_the_shot_folders_is_never_touched(tmp_path, analysislib,
     before = sha256_of(shot.path)
     # Then it is refused as a bad message (dead-lettered), and the file is left as it was
     with pytest.raises(PermanentError, match="not under the shot folders"):
-        ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+        deliver(ShotAnalyser(settings, analysislib, worker), shot_finished(shot), publisher)
     assert sha256_of(shot.path) == before and not publisher.of(ShotAnalysed)
 
 
@@ -194,10 +194,10 @@ def test_an_attempt_killed_mid_routine_does_not_make_the_shot_look_tampered(
             raise Killed()
 
     with pytest.raises(Killed):
-        ShotAnalyser(settings, analysislib, KilledMidRoutine(worker))(shot_finished(shot),
-                                                                        context(publisher))
+        deliver(ShotAnalyser(settings, analysislib, KilledMidRoutine(worker)), shot_finished(shot),
+                publisher)
     # When the message is redelivered to the restarted service
-    ShotAnalyser(settings, analysislib, worker)(shot_finished(shot), context(publisher))
+    deliver(ShotAnalyser(settings, analysislib, worker), shot_finished(shot), publisher)
     # Then the shot is analysed as usual, and no working copy is left next to it
     (analysed,) = publisher.of(ShotAnalysed)
     assert analysed.memory == shot.memory and not publisher.of(JobFailed)

@@ -14,10 +14,10 @@ from contracts.events import JobFailed, ShotAnalysed, ShotArchived
 from services.archiver import protocol
 from services.common.shot_storage import archive_path
 from services.common.shot_storage import sha256_of
-from services.archiver.service import ShotArchiver
+from services.archiver.service import Archiver
 from services.archiver.settings import ArchiverSettings
 from services.common.bus import PermanentError, TransientError
-from tests.analysis.fakes import RecordingPublisher, context
+from tests.analysis.fakes import RecordingPublisher, deliver
 from tests.analysis.shotfiles import BuiltShot, build_job
 
 
@@ -36,8 +36,8 @@ def sds(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def archiver(tmp_path: Path, sds: Path) -> ShotArchiver:
-    return ShotArchiver(ArchiverSettings(home=tmp_path / "home", shots_root=tmp_path, sds_root=sds,
+def archiver(tmp_path: Path, sds: Path) -> Archiver:
+    return Archiver(ArchiverSettings(home=tmp_path / "home", shots_root=tmp_path, sds_root=sds,
                                          archiver_min_free_bytes=0))
 
 
@@ -48,7 +48,7 @@ def shot(tmp_path: Path) -> BuiltShot:
 
 def test_shot_is_moved_to_the_dated_layout_with_verified_checksum(archiver, sds, shot):
     publisher = RecordingPublisher()
-    archiver(analysed(shot), context(publisher))
+    deliver(archiver, analysed(shot), publisher)
     today = date.today()  # the shots' sequence_date
     dest = archive_path(sds, "multiqudit", today, "job-1", "experiment_3", 2)
     assert dest == sds / "multiqudit" / f"{today:%Y/%m/%d}" / "job-1" / "experiment_3" / "0002.h5"
@@ -63,8 +63,8 @@ def test_shot_is_moved_to_the_dated_layout_with_verified_checksum(archiver, sds,
 def test_same_message_twice_just_confirms(archiver, shot):
     publisher = RecordingPublisher()
     event = analysed(shot)
-    archiver(event, context(publisher))
-    archiver(event, context(publisher, redelivered=True))
+    deliver(archiver, event, publisher)
+    deliver(archiver, event, publisher, redelivered=True)
     first, second = publisher.of(ShotArchived)
     assert first.path == second.path and first.sha256 == second.sha256
     assert not publisher.of(JobFailed)
@@ -76,15 +76,15 @@ def test_crash_after_rename_before_removal_is_finished_by_the_redelivery(archive
     dest.parent.mkdir(parents=True)
     dest.write_bytes(shot.path.read_bytes())
     publisher = RecordingPublisher()
-    archiver(analysed(shot), context(publisher))
+    deliver(archiver, analysed(shot), publisher)
     assert not shot.path.exists() and dest.exists()
     assert len(publisher.of(ShotArchived)) == 1
 
 
 def test_missing_destination_is_transient_and_keeps_the_original(tmp_path, shot):
-    archiver = ShotArchiver(ArchiverSettings(home=tmp_path / "home", shots_root=tmp_path, sds_root=tmp_path / "unmounted"))
+    archiver = Archiver(ArchiverSettings(home=tmp_path / "home", shots_root=tmp_path, sds_root=tmp_path / "unmounted"))
     with pytest.raises(TransientError, match="does not exist"):
-        archiver(analysed(shot), context(RecordingPublisher()))
+        deliver(archiver, analysed(shot), RecordingPublisher())
     assert sha256_of(shot.path) == (shot.sha256, shot.size)
     assert not (tmp_path / "unmounted").exists()  # a mount point is never created
 
@@ -102,7 +102,7 @@ def test_unwritable_destination_is_transient_and_keeps_the_original(archiver, sd
 
     monkeypatch.setattr(protocol, "open", failing_open, raising=False)
     with pytest.raises(TransientError):
-        archiver(analysed(shot), context(RecordingPublisher()))
+        deliver(archiver, analysed(shot), RecordingPublisher())
     assert sha256_of(shot.path) == (shot.sha256, shot.size)
     assert not list(sds.rglob("*.h5")) and not list(sds.rglob("*.part"))
 
@@ -112,22 +112,22 @@ def test_blocked_destination_path_is_transient(archiver, sds, shot):
     # mistake): the OS refuses with ENOTDIR whoever we are, root included.
     (sds / "multiqudit").write_text("not a folder")
     with pytest.raises(TransientError):
-        archiver(analysed(shot), context(RecordingPublisher()))
+        deliver(archiver, analysed(shot), RecordingPublisher())
     assert sha256_of(shot.path) == (shot.sha256, shot.size)
 
 
 def test_full_archive_is_transient(tmp_path, sds, shot):
-    archiver = ShotArchiver(ArchiverSettings(home=tmp_path / "home", shots_root=tmp_path, sds_root=sds,
+    archiver = Archiver(ArchiverSettings(home=tmp_path / "home", shots_root=tmp_path, sds_root=sds,
                                              archiver_min_free_bytes=2**62))
     with pytest.raises(TransientError, match="is full"):
-        archiver(analysed(shot), context(RecordingPublisher()))
+        deliver(archiver, analysed(shot), RecordingPublisher())
     assert shot.path.exists()
 
 
 def test_a_shot_changed_after_analysis_is_refused(archiver, sds, shot):
     event = analysed(shot).model_copy(update={"sha256": "0" * 64})
     publisher = RecordingPublisher()
-    archiver(event, context(publisher))
+    deliver(archiver, event, publisher)
     (failed,) = publisher.of(JobFailed)
     assert failed.stage == "archiving" and "changed after analysis" in failed.reason
     assert shot.path.exists() and not list(sds.rglob("*.h5"))
@@ -138,16 +138,16 @@ def test_a_different_file_under_the_archived_name_is_never_overwritten(archiver,
     dest.parent.mkdir(parents=True)
     dest.write_bytes(b"another shot")
     publisher = RecordingPublisher()
-    archiver(analysed(shot), context(publisher))
+    deliver(archiver, analysed(shot), publisher)
     assert "different file" in publisher.of(JobFailed)[0].reason
     assert dest.read_bytes() == b"another shot" and shot.path.exists()
 
 
 def test_a_file_outside_the_shot_folders_is_never_archived_or_deleted(tmp_path, sds, shot):
-    archiver = ShotArchiver(ArchiverSettings(home=tmp_path / "home", sds_root=sds,
+    archiver = Archiver(ArchiverSettings(home=tmp_path / "home", sds_root=sds,
                                              shots_root=tmp_path / "home" / "shots"))
     with pytest.raises(PermanentError, match="not under the shot folders"):
-        archiver(analysed(shot), context(RecordingPublisher()))
+        deliver(archiver, analysed(shot), RecordingPublisher())
     assert shot.path.exists() and not list(sds.rglob("*.h5"))
 
 
@@ -174,7 +174,7 @@ def test_a_part_left_by_an_archiver_killed_mid_copy_goes_once_the_shot_is_archiv
     leftover = dest.parent / f".{dest.name}.0123456789ab.part"
     leftover.write_bytes(b"half a shot")
     # When the redelivered message archives the shot
-    archiver(analysed(shot), context(RecordingPublisher()))
+    deliver(archiver, analysed(shot), RecordingPublisher())
     # Then the shot is in place and the leftover is gone
     assert sha256_of(dest) == (shot.sha256, shot.size)
     assert not leftover.exists()

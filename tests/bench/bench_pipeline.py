@@ -44,7 +44,7 @@ from services.analysis.settings import AnalysisSettings  # noqa: E402
 from services.analysis.singleshot import analyse_shot  # noqa: E402
 from services.common.shot_storage import archive_path  # noqa: E402
 from services.archiver.protocol import archive_shot  # noqa: E402
-from tests.analysis.fakes import RecordingPublisher, context  # noqa: E402
+from tests.analysis.fakes import RecordingPublisher, deliver  # noqa: E402
 
 BACKEND = "fermions"
 
@@ -104,7 +104,7 @@ def bench_stages(workdir: Path, shots: int) -> list[str]:
 
     keeper = ResultsKeeper(settings, routines, ResultsBook(settings.state_db), RoutineWorker("bench-m"))
     publisher = RecordingPublisher()
-    keeper(job_spooled(job), context(publisher))
+    deliver(keeper, job_spooled(job), publisher)
     events = [ShotArchived.create("bench", job_id=s.job_id, backend=s.backend,
                                   experiment=s.experiment, shot_index=s.shot_index,
                                   path=str(r.path), sha256=r.sha256, size=r.size,
@@ -114,12 +114,12 @@ def bench_stages(workdir: Path, shots: int) -> list[str]:
     t0 = time.perf_counter()
     for event in events[:-1]:
         t = time.perf_counter()
-        keeper(event, context(publisher))
+        deliver(keeper, event, publisher)
         times.append(time.perf_counter() - t)
     lines.append(row("results bookkeeping per ShotArchived (SQLite commit, progress)", times,
                      time.perf_counter() - t0, shots))
     t = time.perf_counter()
-    keeper(events[-1], context(publisher))
+    deliver(keeper, events[-1], publisher)
     final = time.perf_counter() - t
     assert publisher.of(JobDone), publisher.of(JobFailed)
     lines.append(row("multi-shot at job end (lyse DataFrame, CSV, routine, result)", None, final, shots))

@@ -24,7 +24,7 @@ def cancel(job_id: str) -> JobCancelRequested:
 def test_consumer_waits_for_the_broker_and_survives_its_restart():
     broker = PrivateBroker()
     seen: queue.Queue = queue.Queue()
-    consumer = Consumer(broker.amqp_url, "patient", [Route(SPOOLER_CANCELS, lambda e, c: seen.put(e.job_id))])
+    consumer = Consumer(broker.amqp_url, "patient", [Route(SPOOLER_CANCELS, {JobCancelRequested: lambda e, c: seen.put(e.job_id)})])
     thread = threading.Thread(target=consumer.run, daemon=True)
     try:
         # Given a consumer started before the broker exists

@@ -21,7 +21,7 @@ from tests.conftest import wait_until
 
 from contracts.events import JobCancelRequested, encode_event
 from contracts.topology import EXCHANGE, SPOOLER_CANCELS, routing_key, RoutingKey
-from services.common.bus import Consumer, MessageContext, PermanentError, Publisher, PublishFailed, Route, TransientError
+from services.common.bus import Consumer, HandlerContext, PermanentError, Publisher, PublishFailed, Route, TransientError
 from services.common.bus.declare import declare_exchanges, declare_queues
 from services.common.bus.publisher import event_properties
 
@@ -38,7 +38,7 @@ class Recorder:
     """A handler that records what it saw and lets a test wait for it."""
 
     def __init__(self, behaviour=None) -> None:
-        self.seen: queue.Queue[tuple[JobCancelRequested, MessageContext]] = queue.Queue()
+        self.seen: queue.Queue[tuple[JobCancelRequested, HandlerContext]] = queue.Queue()
         self.behaviour = behaviour
 
     def __call__(self, event, ctx) -> None:
@@ -55,7 +55,7 @@ def run_consumer(amqp_url: str) -> Iterator:
     started: list[tuple[Consumer, threading.Thread]] = []
 
     def start(handler, **kwargs) -> Consumer:
-        consumer = Consumer(amqp_url, "test", [Route(QUEUE, handler)], **kwargs)
+        consumer = Consumer(amqp_url, "test", [Route(QUEUE, {JobCancelRequested: handler})], **kwargs)
         thread = threading.Thread(target=consumer.run, daemon=True)
         thread.start()
         assert consumer.ready.wait(TIMEOUT), "consumer did not start"
@@ -192,6 +192,7 @@ KILLED_CONSUMER = r"""
 import sys, threading
 from services.common.bus import Consumer, Route
 from contracts.topology import SPOOLER_CANCELS
+from contracts.events import JobCancelRequested
 from services.common.logging import configure_logging
 configure_logging("victim", fmt="json")   # logs to stderr; stdout carries the handshake
 url, record = sys.argv[1], sys.argv[2]
@@ -200,7 +201,7 @@ def handler(event, ctx):
         f.write(event.message_id + "\n")
     print("HANDLED", flush=True)
     threading.Event().wait()   # never returns: the ack is never sent
-consumer = Consumer(url, "victim", [Route(SPOOLER_CANCELS, handler)])
+consumer = Consumer(url, "victim", [Route(SPOOLER_CANCELS, {JobCancelRequested: handler})])
 threading.Thread(target=consumer.run, daemon=True).start()
 consumer.ready.wait(20)
 print("READY", flush=True)

@@ -61,7 +61,9 @@ def test_definitions_load_into_a_broker_and_match_what_services_declare(manageme
 
 def test_documented_producers_are_the_services_that_publish_each_event():
     # PRODUCERS feeds the event catalogue and the broker's topic permissions: a service missing
-    # from it could not publish in production. Read who really creates each event.
+    # from it could not publish in production. Read who really creates each event: built with
+    # ``X.create(``, published as ``publish(..., X, ...)`` through a job's context, or a
+    # ``ctx.fail("stage", ...)`` (a JobFailed).
     import re
 
     from contracts.artifacts import PRODUCERS, SERVICE_USERS
@@ -69,6 +71,10 @@ def test_documented_producers_are_the_services_that_publish_each_event():
     found: dict[str, set[str]] = {}
     for service in SERVICE_USERS + ("emulator",):
         for source in (ROOT / "services" / service).rglob("*.py"):
-            for name in re.findall(r"\b([A-Z][A-Za-z]+)\.create\(", source.read_text()):
+            text = source.read_text()
+            names = re.findall(r"\b([A-Z][A-Za-z]+)\.create\(", text)
+            names += re.findall(r"publish\((?:[a-z_.]+, )*([A-Z][A-Za-z]+)\b", text)
+            names += ["JobFailed"] * len(re.findall(r"\.fail\(\s*\"", text))
+            for name in names:
                 found.setdefault(name, set()).add(service)
     assert {name: set(users) for name, users in PRODUCERS.items()} == found

@@ -10,8 +10,9 @@ import pytest
 
 from contracts.events import JobDone, JobSpooled, JobStatusChanged
 from contracts.status import JobStatus
-from services.common.bus import Consumer, Publisher
-from services.ingest.events import event_route
+from contracts.topology import INGEST_JOB_EVENTS
+from services.common.bus import Consumer, Publisher, Route
+from services.ingest.service import JobEventFolder
 from services.ingest.lifecycle import Transition
 from services.ingest.sqlite_store import SqliteJobStore
 from services.ingest.store import NewJob
@@ -38,7 +39,8 @@ class SignallingStore(SqliteJobStore):
 @pytest.fixture
 async def consuming(tmp_path, amqp_url: str) -> AsyncIterator[SignallingStore]:
     store = SignallingStore(tmp_path / "jobs.sqlite3")
-    consumer = Consumer(amqp_url, "ingest", [event_route(store, asyncio.get_running_loop())])
+    folder = JobEventFolder(store, asyncio.get_running_loop())
+    consumer = Consumer(amqp_url, "ingest", [Route.to(INGEST_JOB_EVENTS, folder.on_job_event)])
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()
     assert await asyncio.to_thread(consumer.ready.wait, TIMEOUT), "consumer did not start"

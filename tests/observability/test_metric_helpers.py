@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
+from services.common.bus.hooks import Delivery, Metrics
 from services.common.metrics import (
-    BusyClock, JobsByStatus, metered, serve_metrics, sqlite_status_counts,
+    BusyClock, JobsByStatus, serve_metrics, sqlite_status_counts,
 )
 
 
@@ -38,16 +39,17 @@ def test_busy_ratio_is_the_busy_share_of_the_last_window():
     assert busy.ratio() == 0  # idle for a whole window
 
 
-def test_metered_counts_each_fate_and_a_raise_as_handed_back():
+def test_the_metrics_hook_counts_each_message_and_its_fate():
     queue = "test.metered"
-    fates = iter(["ack", "dead"])
-    handle = metered(lambda *_: next(fates), queue)
-    assert handle("props", b"body") == "ack" and handle("props", b"body") == "dead"
-    with pytest.raises(StopIteration):
-        handle("props", b"body")
+    hook = Metrics()
+    delivery = Delivery(queue, "job.done.fermions", "m", "j", "JobDone", b"{}", {}, False)
+    for fate in ("ack", "dead", "requeue"):
+        hook.before(delivery)
+        hook.after(delivery, fate, 0.01)
     assert REGISTRY.get_sample_value("shotline_messages_consumed_total", {"queue": queue}) == 3
     assert [REGISTRY.get_sample_value("shotline_messages_settled_total", {"queue": queue, "fate": f})
             for f in ("ack", "dead", "requeue")] == [1, 1, 1]
+    assert REGISTRY.get_sample_value("shotline_handler_seconds_count", {"queue": queue}) == 3
 
 
 def test_jobs_by_status_reads_the_store_at_scrape_time(tmp_path: Path):

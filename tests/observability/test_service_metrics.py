@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from contracts.topology import (
     ANALYSIS_SHOTS, ARCHIVER_SHOTS, INGEST_JOB_EVENTS, RESULTS_PROGRESS, SPOOLER_JOBS,
 )
-from services.spooler.service import PROGRESS_FEED
+from contracts.topology import SPOOLER_SHOT_PROGRESS
 from tests.support.stack import SERVICES, Stack
 
 pytestmark = [pytest.mark.rabbit, pytest.mark.e2e]
@@ -58,7 +58,7 @@ def test_each_service_exposes_its_counters_after_a_job(stack: Stack):
     assert spooler.value("shotline_messages_consumed_total", queue=SPOOLER_JOBS.name) == 1
     assert spooler.value("shotline_messages_settled_total", queue=SPOOLER_JOBS.name, fate="ack") == 1
     assert spooler.value("shotline_handler_seconds_count", queue=SPOOLER_JOBS.name) == 1
-    assert spooler.value("shotline_messages_consumed_total", queue=PROGRESS_FEED) >= SHOTS
+    assert spooler.value("shotline_messages_consumed_total", queue=SPOOLER_SHOT_PROGRESS.name) >= SHOTS
     # ... the emulator was busy for part of the last minute, and for at least the cycle times
     busy = m["emulator"].value("shotline_executor_busy_ratio")
     assert 0 < busy <= 1

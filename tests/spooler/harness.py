@@ -106,7 +106,7 @@ class Services:
     def start(self, name: str, **extra: str) -> subprocess.Popen[bytes]:
         env = {**os.environ, **self.env, **extra}
         log = open(self.home / f"{name}.log", "ab")
-        proc = subprocess.Popen([PYTHON, "-m", f"services.{name}.service"], cwd=REPO, env=env,
+        proc = subprocess.Popen([PYTHON, "-m", "services.cli.main", name], cwd=REPO, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
         self.procs[name] = proc
         return proc

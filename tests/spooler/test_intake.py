@@ -1,4 +1,5 @@
-"""The spooler's intake against the real broker: bounded look-ahead without giving up the queue.
+"""The spooler's gated job route against the real broker: bounded look-ahead without giving up
+the queue.
 
 While the book is full, one job is held unacked and unprocessed, later jobs stay ready messages,
 and the consumer stays registered, so single-active-consumer keeps a standby spooler waiting.
@@ -15,8 +16,7 @@ import pytest
 
 from contracts.events import JobSubmitted
 from contracts.topology import SPOOLER_JOBS
-from services.common.bus import Publisher
-from services.spooler.intake import JobIntake
+from services.common.bus import Consumer, Publisher, Route
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.rabbit
@@ -25,6 +25,12 @@ TIMEOUT = 20
 
 def job(job_id: str) -> JobSubmitted:
     return JobSubmitted.create("test", job_id=job_id, backend="fermions", owner="alice", payload={})
+
+
+def intake(amqp_url: str, handle, has_room, hold_limit_s: float = 1500.0) -> Consumer:
+    """The spooler's job route: taken only while ``has_room()``, held otherwise."""
+    route = Route(SPOOLER_JOBS, {JobSubmitted: handle}, gate=has_room, hold_limit_s=hold_limit_s)
+    return Consumer(amqp_url, "spooler", [route])
 
 
 def ready_messages(amqp_url: str) -> int:
@@ -43,16 +49,16 @@ class Book:
         self.room.set()
         self.taken: queue.Queue[str] = queue.Queue()
 
-    def handle(self, event, publisher) -> None:
+    def handle(self, event, ctx) -> None:
         self.taken.put(event.job_id)
         self.room.clear()
 
 
 @pytest.fixture
 def intakes(amqp_url) -> Iterator:
-    running: list[tuple[JobIntake, threading.Thread]] = []
+    running: list[tuple[Consumer, threading.Thread]] = []
 
-    def start(intake: JobIntake) -> JobIntake:
+    def start(intake: Consumer) -> Consumer:
         thread = threading.Thread(target=intake.run, daemon=True)
         thread.start()
         assert intake.ready.wait(TIMEOUT)
@@ -68,9 +74,9 @@ def intakes(amqp_url) -> Iterator:
 
 def test_full_book_holds_one_job_keeps_the_rest_ready_and_a_standby_waits(amqp_url, intakes):
     book, standby_taken = Book(), queue.Queue()
-    active = intakes(JobIntake(amqp_url, book.handle, book.room.is_set, hold_limit_s=60))
+    active = intakes(intake(amqp_url, book.handle, book.room.is_set, hold_limit_s=60))
     # Registered second: single-active-consumer makes it the standby.
-    intakes(JobIntake(amqp_url, lambda e, p: standby_taken.put(e.job_id), lambda: True))
+    intakes(intake(amqp_url, lambda e, ctx: standby_taken.put(e.job_id), lambda: True))
     publisher = Publisher(amqp_url, "test")
     for n in range(4):
         publisher.publish(job(f"job-{n}"))
@@ -94,13 +100,13 @@ def test_full_book_holds_one_job_keeps_the_rest_ready_and_a_standby_waits(amqp_u
 
 def test_a_hold_is_renewed_before_the_consumer_timeout_and_nothing_is_lost(amqp_url, intakes):
     book = Book()
-    intake = intakes(JobIntake(amqp_url, book.handle, book.room.is_set, hold_limit_s=0.2))
+    consumer = intakes(intake(amqp_url, book.handle, book.room.is_set, hold_limit_s=0.2))
     publisher = Publisher(amqp_url, "test")
     for n in range(3):
         publisher.publish(job(f"job-{n}"))
     assert book.taken.get(timeout=TIMEOUT) == "job-0"
     # The renewal count has no event to wait on; it rises every 0.2 s while the book is full.
-    wait_until(lambda: intake.renewals >= 3, what="three hold renewals")
+    wait_until(lambda: consumer.renewals >= 3, what="three hold renewals")
     book.room.set()
     second = book.taken.get(timeout=TIMEOUT)
     book.room.set()

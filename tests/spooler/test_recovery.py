@@ -50,13 +50,13 @@ def test_handed_shots_already_archived_count_as_finished(tmp_path, book):
     write_shot(exp.shot_path(1), executed=True)
     restarted = JobBook(tmp_path / "spooler", jobs_in_hand=2)
     # When the restarted feeder looks at the files
-    Feeder(SpoolerSettings(home=tmp_path), restarted)._recover_finished()
+    Feeder(SpoolerSettings(home=tmp_path), restarted, "spooler")._recover_finished()
     # Then only the unexecuted shot is still outstanding
     (active,) = restarted.active()
     assert active.finished == {1, 2} and active.outstanding == 1
     # And once it runs and is archived too, the job ends and frees the hand-over window
     Path(exp.shot_path(0)).unlink()
-    Feeder(SpoolerSettings(home=tmp_path), restarted)._recover_finished()
+    Feeder(SpoolerSettings(home=tmp_path), restarted, "spooler")._recover_finished()
     assert restarted.active() == [] and restarted.get(job.job_id).state == "done"
 
 
@@ -71,11 +71,11 @@ def test_a_shot_handed_and_archived_before_mark_handed_is_not_run_again(tmp_path
     # the shot then ran and was archived (its spool file moved away)
     book.mark_derived(job.job_id)
     restarted = JobBook(tmp_path / "spooler", jobs_in_hand=2)
-    feeder = Feeder(SpoolerSettings(home=tmp_path), restarted)
+    feeder = Feeder(SpoolerSettings(home=tmp_path), restarted, "spooler")
     # When the restarted feeder takes up shot 0 again
     handover = restarted.next_handover(window=20)
     assert (handover.shot_index, handover.first) == (0, True)
-    monkeypatch.setattr(feeder, "_publish", lambda publisher, event: None)
+    monkeypatch.setattr(feeder, "_publish", lambda publisher, job, cls, **fields: None)
     feeder._hand_over(handover, NoPublisher())
     # Then it is recorded as handed without being derived or handed over a second time
     assert (derived, submitted) == ([], [])
