@@ -130,7 +130,7 @@ class Instruction(BaseModel):
 class Experiment(BaseModel):
     """One circuit: its instructions and how often to run it. Unknown keys are ignored."""
 
-    # Extra keys are ignored, as sqooler's pydantic experiment models do (wire-contract §2.3).
+    # Extra keys are ignored, as sqooler's pydantic experiment models do: clients add their own.
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     instructions: tuple[Instruction, ...] = Field(

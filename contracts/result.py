@@ -81,7 +81,7 @@ class JobResult(BaseModel):
     status: Literal["finished"] = Field(
         default="finished",
         description='Lowercase "finished" is the only value that ends qiskit-cold-atom\'s '
-        "result() loop (wire-contract §1.4, finding 1).",
+        "result() loop.",
         examples=["finished"],
     )
     header: dict[str, Any] = Field(

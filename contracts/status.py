@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 NONE_PLACEHOLDER = "None"
 # Appended notes are joined with "; " and the whole text is capped, so that a job that keeps
 # failing cannot grow its status without bound.
-MAX_TEXT_LENGTH = 4_000
 RECEIVED_DETAIL = "Got your json."
 
 
@@ -29,13 +28,6 @@ class JobStatus(StrEnum):
     @property
     def is_final(self) -> bool:
         return self in (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
-
-
-def _append(current: str, note: str) -> str:
-    text = note if current == NONE_PLACEHOLDER else f"{current}; {note}"
-    if len(text) > MAX_TEXT_LENGTH:
-        text = text[: MAX_TEXT_LENGTH - 1] + "…"
-    return text
 
 
 class StatusDict(BaseModel):
@@ -63,22 +55,3 @@ class StatusDict(BaseModel):
     @classmethod
     def _placeholder(cls, value: Any) -> Any:
         return NONE_PLACEHOLDER if value is None or value == "" else value
-
-    @classmethod
-    def received(cls, job_id: str) -> StatusDict:
-        """The status stored and answered when post_job accepts a job."""
-        return cls(job_id=job_id, status=JobStatus.INITIALIZING, detail=RECEIVED_DETAIL)
-
-    def advanced(self, status: JobStatus, note: str | None = None) -> StatusDict:
-        """A copy with a new status and `note` appended to detail."""
-        detail = self.detail if note is None else _append(self.detail, note)
-        return self.model_copy(update={"status": status, "detail": detail})
-
-    def failed(self, error: str, note: str | None = None) -> StatusDict:
-        """A copy in ERROR with `error` appended to error_message (and `note` to detail)."""
-        detail = self.detail if note is None else _append(self.detail, note)
-        return self.model_copy(update={
-            "status": JobStatus.ERROR,
-            "detail": detail,
-            "error_message": _append(self.error_message, error),
-        })

@@ -189,6 +189,9 @@ SPOOLER_SHOT_PROGRESS = ListenerSpec(
     description="Shots the executor finished, so the spooler can hand over the next ones.",
 )
 
+#: Every listener queue.
+LISTENERS: Final[tuple[ListenerSpec, ...]] = (SPOOLER_SHOT_PROGRESS,)
+
 #: Every work queue, in the order a job meets them.
 QUEUES: Final[tuple[QueueSpec, ...]] = (
     SPOOLER_JOBS, SPOOLER_CANCELS, ANALYSIS_SHOTS, ARCHIVER_SHOTS, RESULTS_PROGRESS,

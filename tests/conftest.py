@@ -34,7 +34,7 @@ def management() -> Management:
         mgmt.request("GET", "/overview")
     except Exception as exc:  # the suite needs the real broker: fail loudly, never skip
         pytest.fail(f"RabbitMQ management API not reachable at {MANAGEMENT_URL}: {exc}. "
-                    "Run `make broker` (scripts/ensure_broker.sh).")
+                    "Run `make broker` (deploy/ensure_broker.sh).")
     return mgmt
 
 

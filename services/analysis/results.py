@@ -52,7 +52,7 @@ def payload_from_globals(shots_per_experiment: Mapping[str, int],
 
 
 def memory_list(shots: Sequence[ArchivedShot]) -> list[str]:
-    """One memory string per shot in shot order; [] when nothing was measured (wire contract §2.2)."""
+    """One memory string per shot in shot order; [] when nothing was measured, as qiskit-cold-atom expects."""
     memories = [shot.memory for shot in shots]
     return [] if all(m == "" for m in memories) else memories
 

@@ -62,11 +62,11 @@ def analyse_shot(path: Path, expected_sha256: str, analysis: BackendAnalysis,
             else:
                 log.warning("reanalysing_partial_shot", path=str(path))
             routines = [str(routines_dir / name) for name in analysis.single_shot]
-            # The routines write into a copy that replaces the shot only once finalised. A
-            # SIGKILL mid-routine used to leave the shot with changed bytes but no results
-            # (HDF5 had flushed part of its metadata), which the checksum test above then took
-            # for tampering, and the job turned ERROR (found by the chaos run). A copy left by
-            # a killed attempt is overwritten by the next one.
+            # The routines write into a copy that replaces the shot only once finalised, so the
+            # shot itself is always either as executed or fully analysed: a routine killed
+            # midway (HDF5 may have flushed part of its metadata) never leaves changed bytes
+            # for the checksum test above to take for tampering. A copy left by a killed
+            # attempt is overwritten by the next one.
             with replacing(path, work=path.with_name(f".{path.name}.analysing")) as work:
                 shutil.copyfile(path, work)
                 reply = run_routines(str(work), routines)
@@ -146,7 +146,7 @@ class ShotAnalyser:
             raise TransientError(str(exc)) from exc
         except FileNotFoundError as exc:
             # A duplicate announcement can race the archiver, which moves the file away right
-            # after the first one's ShotAnalysed (found by the chaos run: the job turned ERROR).
+            # after the first one's ShotAnalysed: an archived shot is no failure.
             if self._already_archived(event):
                 return
             self._fail(ctx, f"{shot}: cannot read the shot file: {exc}")

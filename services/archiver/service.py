@@ -11,7 +11,7 @@ import structlog
 
 from contracts.events import ShotAnalysed, ShotArchived
 from contracts.topology import ARCHIVER_SHOTS
-from services.archiver.protocol import (
+from services.archiver.transfer import (
     ArchiveIntegrityError,
     ArchiveUnavailable,
     SourceMissing,

@@ -45,7 +45,7 @@ class Emulator(Service):
 
     # -- BLACS protocol ---------------------------------------------------------------------
     def accept(self, path: str) -> str:
-        from services.emulator.protocol import ADDED
+        from services.emulator.blacs_server import ADDED
 
         if path in self.queue:
             return ADDED  # a hand-over repeated after a spooler restart
@@ -82,7 +82,7 @@ class Emulator(Service):
             self.queue.pop()
 
     def _submit(self) -> None:
-        from services.emulator.protocol import submit_to_lyse
+        from services.emulator.blacs_server import submit_to_lyse
 
         delay = 0.05
         while not self._stop.is_set():
@@ -102,7 +102,7 @@ class Emulator(Service):
             self.outbox.pop()
 
     def run(self) -> None:
-        from services.emulator.protocol import ExperimentServer
+        from services.emulator.blacs_server import ExperimentServer
 
         self._server = ExperimentServer(self.settings.blacs_port, self.settings.bind_address, self.accept)
         threads = [threading.Thread(target=f, name=n, daemon=True)

@@ -10,7 +10,7 @@ from aiohttp import web
 #: looks at the HTTP code (a body without it is a KeyError) and maps "ERROR" to JobStatus.ERROR.
 ERROR = "ERROR"
 #: get_job_result errors use lowercase: qiskit's result() loop ignores the HTTP code and stops
-#: only on "finished" or "error"; "ERROR" would make it poll forever (wire-contract §1.4).
+#: only on "finished" or "error"; "ERROR" would make it poll forever.
 RESULT_ERROR = "error"
 
 

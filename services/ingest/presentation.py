@@ -7,12 +7,12 @@ from typing import Any
 
 from contracts.result import failed_result
 from contracts.status import JobStatus, StatusDict
-from services.ingest.store import JobRecord
+from services.ingest.store import StoredJob
 
 CANCEL_REQUESTED = "cancel requested"
 
 
-def live_detail(job: JobRecord, position: tuple[int, int] | None) -> str:
+def live_detail(job: StoredJob, position: tuple[int, int] | None) -> str:
     """The detail text, with what only the store knows now: queue position or shot progress."""
     state = job.state
     detail = state.detail
@@ -25,7 +25,7 @@ def live_detail(job: JobRecord, position: tuple[int, int] | None) -> str:
     return detail
 
 
-def status_dict(job: JobRecord, position: tuple[int, int] | None = None) -> dict[str, Any]:
+def status_dict(job: StoredJob, position: tuple[int, int] | None = None) -> dict[str, Any]:
     """get_job_status: uppercase status, as both qiskit-cold-atom and pennylane-ls compare."""
     return StatusDict(
         job_id=job.job_id, status=job.status, detail=live_detail(job, position),
@@ -33,7 +33,7 @@ def status_dict(job: JobRecord, position: tuple[int, int] | None = None) -> dict
     ).model_dump(mode="json")
 
 
-def result_body(job: JobRecord, position: tuple[int, int] | None = None) -> dict[str, Any]:
+def result_body(job: StoredJob, position: tuple[int, int] | None = None) -> dict[str, Any]:
     """get_job_result: the result when DONE, lowercase "error" when it never will be, else
     the status dict (qiskit keeps polling on anything but "finished"/"error")."""
     state = job.state
@@ -52,7 +52,7 @@ def _iso(stamp: float) -> str:
     return datetime.fromtimestamp(stamp, timezone.utc).isoformat()
 
 
-def listing_entry(job: JobRecord, backend_name: str) -> dict[str, Any]:
+def listing_entry(job: StoredJob, backend_name: str) -> dict[str, Any]:
     return {
         "job_id": job.job_id,
         "backend": job.backend,

@@ -11,7 +11,7 @@ from pathlib import Path
 from contracts.status import JobStatus
 from services.ingest.lifecycle import UNFINISHED, JobState, Transition, merge
 from services.ingest.store import (
-    Created, CreateOutcome, HistoryEntry, IdempotencyClaim, JobRecord, KeyConflict, NewJob,
+    Created, CreateOutcome, HistoryEntry, IdempotencyClaim, StoredJob, KeyConflict, NewJob,
     Replayed, UnknownUser, UserExists, UserRecord,
 )
 
@@ -66,8 +66,8 @@ _UNFINISHED = tuple(status.value for status in UNFINISHED)
 _IN_QUEUE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
-def _record(row: sqlite3.Row) -> JobRecord:
-    return JobRecord(
+def _record(row: sqlite3.Row) -> StoredJob:
+    return StoredJob(
         seq=row["seq"], job_id=row["job_id"], owner=row["owner"], backend=row["backend"],
         payload=json.loads(row["payload"]),
         state=JobState(
@@ -153,7 +153,7 @@ class SqliteJobStore:
                                 (JobStatus.INITIALIZING.value, before)).fetchall()
         return [r["job_id"] for r in rows]
 
-    async def get_job(self, job_id: str, owner: str) -> JobRecord | None:
+    async def get_job(self, job_id: str, owner: str) -> StoredJob | None:
         return self._row(job_id, owner)
 
     async def history(self, job_id: str) -> list[HistoryEntry]:
@@ -162,7 +162,7 @@ class SqliteJobStore:
         ).fetchall()
         return [HistoryEntry(JobStatus(r["status"]), r["detail"], r["at"]) for r in rows]
 
-    async def queue_position(self, job: JobRecord) -> tuple[int, int]:
+    async def queue_position(self, job: StoredJob) -> tuple[int, int]:
         # Two counts over the (backend, status, seq) index, each a range scan of one status.
         ahead = total = 0
         for status in _IN_QUEUE:
@@ -191,7 +191,7 @@ class SqliteJobStore:
     async def list_jobs(
         self, owner: str, *, backend: str | None, status: JobStatus | None,
         before_seq: int | None, limit: int,
-    ) -> list[JobRecord]:
+    ) -> list[StoredJob]:
         sql, args = "SELECT * FROM jobs WHERE owner=?", [owner]
         for clause, value in (("backend=?", backend), ("status=?", status and status.value),
                               ("seq<?", before_seq)):
@@ -247,7 +247,7 @@ class SqliteJobStore:
     def _history(self, job_id: str, status: JobStatus, detail: str, at: float) -> None:
         self._db.execute("INSERT INTO job_history VALUES (?,?,?,?)", (job_id, status.value, detail, at))
 
-    def _row(self, job_id: str, owner: str) -> JobRecord | None:
+    def _row(self, job_id: str, owner: str) -> StoredJob | None:
         row = self._db.execute(
             "SELECT * FROM jobs WHERE job_id=? AND owner=?", (job_id, owner)
         ).fetchone()

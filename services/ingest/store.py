@@ -10,7 +10,7 @@ from services.ingest.lifecycle import JobState, Transition
 
 
 @dataclass(frozen=True)
-class JobRecord:
+class StoredJob:
     """One job as stored. ``seq`` orders jobs by acceptance (queue order, listing order)."""
 
     seq: int
@@ -47,14 +47,14 @@ class IdempotencyClaim:
 
 @dataclass(frozen=True)
 class Created:
-    job: JobRecord
+    job: StoredJob
 
 
 @dataclass(frozen=True)
 class Replayed:
     """The key was used before with the same request: the earlier job answers."""
 
-    job: JobRecord
+    job: StoredJob
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,11 @@ class JobStore(Protocol):
     async def stale_initializing(self, before: float) -> list[str]:
         """Jobs still INITIALIZING that were created before ``before`` (epoch seconds)."""
 
-    async def get_job(self, job_id: str, owner: str) -> JobRecord | None: ...
+    async def get_job(self, job_id: str, owner: str) -> StoredJob | None: ...
 
     async def history(self, job_id: str) -> list[HistoryEntry]: ...
 
-    async def queue_position(self, job: JobRecord) -> tuple[int, int]:
+    async def queue_position(self, job: StoredJob) -> tuple[int, int]:
         """(1-based position, number of unfinished jobs) of the job's backend queue."""
 
     async def count_unfinished(self, owner: str) -> int: ...
@@ -120,7 +120,7 @@ class JobStore(Protocol):
     async def list_jobs(
         self, owner: str, *, backend: str | None, status: JobStatus | None,
         before_seq: int | None, limit: int,
-    ) -> list[JobRecord]: ...
+    ) -> list[StoredJob]: ...
 
     async def request_cancel(self, job_id: str) -> None: ...
 

@@ -20,7 +20,7 @@ from services.ingest.context import Services
 from services.ingest.errors import ApiError
 from services.ingest.limits import retry_after_header
 from services.ingest.store import (
-    Created, IdempotencyClaim, JobRecord, JobStore, KeyConflict, NewJob, Replayed,
+    Created, IdempotencyClaim, StoredJob, JobStore, KeyConflict, NewJob, Replayed,
 )
 
 log = structlog.get_logger(__name__)
@@ -73,7 +73,7 @@ async def _check_limits(svc: Services, owner: str) -> None:
 
 async def submit(
     svc: Services, owner: str, spec: BackendSpec, raw_job: Any, key: str | None
-) -> JobRecord:
+) -> StoredJob:
     """Accept a job. It is QUEUED (or further) when this returns.
 
     Raises:
@@ -101,7 +101,7 @@ async def submit(
     return await _queue(svc, outcome.job)
 
 
-async def _queue(svc: Services, job: JobRecord) -> JobRecord:
+async def _queue(svc: Services, job: StoredJob) -> StoredJob:
     """Publish the stored job (confirmed) and mark it QUEUED; 503 and ERROR if not confirmed."""
     event = JobSubmitted.create(PRODUCER, job_id=job.job_id, backend=job.backend,
                                 owner=job.owner, payload=job.payload)
@@ -122,15 +122,15 @@ async def _queue(svc: Services, job: JobRecord) -> JobRecord:
 
 async def _replay(
     svc: Services, owner: str, claim: IdempotencyClaim, stored_fingerprint: str, job_id: str
-) -> JobRecord:
+) -> StoredJob:
     if stored_fingerprint != claim.fingerprint:
         raise _conflict(job_id)
     job = await svc.store.get_job(job_id, owner)
     if job is None:  # the key outlived its job; cannot happen with the SQLite store
         raise _conflict(job_id)
     if job.status == JobStatus.INITIALIZING:
-        # Stored but never confirmed queued: the ingest died between storing and publishing
-        # (found by the chaos run), and the job would wait forever. The client's retry with
+        # Stored but never confirmed queued: the ingest died between storing and publishing,
+        # and the job would wait forever. The client's retry with
         # the same key finishes the submission; should the first publish have got through
         # after all, the second is harmless (the spooler keys on the job id).
         return await _queue(svc, job)
@@ -142,7 +142,7 @@ def _conflict(job_id: str) -> ApiError:
                     "send a new Idempotency-Key for a different job", job_id=job_id)
 
 
-async def cancel(svc: Services, job: JobRecord, requested_by: str) -> None:
+async def cancel(svc: Services, job: StoredJob, requested_by: str) -> None:
     """Ask the spooler to cancel; the job becomes CANCELLED when it confirms (JobCancelled).
 
     Raises:

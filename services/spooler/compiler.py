@@ -64,7 +64,7 @@ def write_run_file(request: TemplateRequest, path: str, shot_index: int) -> None
 def _work_file(folder: str, doing: str, path: str) -> str:
     """A hidden working file named after its target, not a random one: a SIGKILL skips the
     clean-up, and the retry (the same shot, as only one spooler is active) then reuses the name
-    instead of leaving a stray file in the spool for good (found by the chaos run)."""
+    instead of leaving a stray file in the spool for good."""
     return os.path.join(folder, f".{doing}.{os.path.basename(path)}")
 
 

@@ -93,9 +93,7 @@ class Feeder:
             experiment, shot = job.locate(flat)
             path = experiment.shot_path(shot)
             # A handed shot whose file is gone was moved to the archive, which happens only
-            # after it ran (found by the chaos run: such shots were never counted finished
-            # after a restart, so the job stayed active and its outstanding shots blocked the
-            # hand-over window for every later job).
+            # after it ran: it is finished, or its job would hold the hand-over window forever.
             if is_executed(path) or not os.path.exists(path):
                 self._book.mark_finished(job.job_id, experiment.name, shot)
 

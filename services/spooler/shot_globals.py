@@ -25,8 +25,6 @@ SEQUENCE_GLOBAL_NAMES = (
     "wire_order", "n_shots", "experiment_seed", "shot_index",
 )
 PER_SHOT_GLOBALS = ("shot_index", "shot_seed")
-#: Root attributes runmanager writes per shot; with PER_SHOT_GLOBALS all that differs between shots.
-PER_SHOT_ROOT_ATTRS = ("run number",)
 #: Largest experiment seed stored (HDF5 attributes hold 64-bit integers).
 MAX_ENTROPY = 2**63 - 1
 

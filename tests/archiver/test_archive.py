@@ -11,7 +11,7 @@ import pytest
 
 import tests.analysis.shotfiles as shotfiles  # noqa: F401 - h5_lock before h5py
 from contracts.events import JobFailed, ShotAnalysed, ShotArchived
-from services.archiver import protocol
+from services.archiver import transfer
 from services.common.shot_storage import archive_path
 from services.common.shot_storage import sha256_of
 from services.archiver.service import Archiver
@@ -100,7 +100,7 @@ def test_unwritable_destination_is_transient_and_keeps_the_original(archiver, sd
             raise OSError(code, os.strerror(code), str(file))
         return real_open(file, mode, *args, **kwargs)
 
-    monkeypatch.setattr(protocol, "open", failing_open, raising=False)
+    monkeypatch.setattr(transfer, "open", failing_open, raising=False)
     with pytest.raises(TransientError):
         deliver(archiver, analysed(shot), RecordingPublisher())
     assert sha256_of(shot.path) == (shot.sha256, shot.size)
@@ -154,7 +154,7 @@ def test_a_file_outside_the_shot_folders_is_never_archived_or_deleted(tmp_path, 
 def test_stale_part_files_of_killed_archivers_are_removed_young_ones_kept(tmp_path):
     import time
 
-    from services.archiver.protocol import STALE_PART_S, remove_stale_parts
+    from services.archiver.transfer import STALE_PART_S, remove_stale_parts
 
     folder = tmp_path / "fermions" / "2026" / "11" / "28" / "job" / "experiment_0"
     folder.mkdir(parents=True)

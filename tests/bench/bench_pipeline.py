@@ -43,7 +43,7 @@ from services.analysis.service import prepare_routines  # noqa: E402
 from services.analysis.settings import AnalysisSettings  # noqa: E402
 from services.analysis.singleshot import analyse_shot  # noqa: E402
 from services.common.shot_storage import archive_path  # noqa: E402
-from services.archiver.protocol import archive_shot  # noqa: E402
+from services.archiver.transfer import archive_shot  # noqa: E402
 from tests.analysis.fakes import RecordingPublisher, deliver  # noqa: E402
 
 BACKEND = "fermions"

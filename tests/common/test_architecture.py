@@ -64,13 +64,13 @@ def test_the_check_names_file_and_line_of_a_forbidden_import(tmp_path):
     # Given a service module importing another service (absolutely, relatively, dynamically)
     module = tmp_path / "services" / "analysis" / "sub" / "bad.py"
     module.parent.mkdir(parents=True)
-    module.write_text("import os\nfrom services.archiver.protocol import sha256_of\n"
+    module.write_text("import os\nfrom services.archiver.transfer import sha256_of\n"
                       "from ...spooler import book\nfrom services import emulator\n"
                       "from services.common import shot_storage\nfrom . import sibling\n"
                       "import importlib\nimportlib.import_module('services.ingest.app')\n")
     # Then each is named by file and line; what the service may import is not
     assert forbidden_imports(module, tmp_path) == [
-        "services/analysis/sub/bad.py:2: imports services.archiver.protocol",
+        "services/analysis/sub/bad.py:2: imports services.archiver.transfer",
         "services/analysis/sub/bad.py:3: imports services.spooler",
         "services/analysis/sub/bad.py:4: imports services.emulator",
         "services/analysis/sub/bad.py:8: imports services.ingest.app",

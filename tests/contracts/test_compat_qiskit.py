@@ -17,7 +17,7 @@ import pytest
 from contracts.backends import BACKENDS
 from contracts.configuration import backend_configuration
 from contracts.result import build_result, failed_result
-from contracts.status import JobStatus, StatusDict
+from contracts.status import RECEIVED_DETAIL, JobStatus, StatusDict
 from contracts.validation import validate_job
 from tests.contracts.helpers import fixture, lab_backend
 from tests.support.compat import compat_python
@@ -102,7 +102,7 @@ def test_results_status_and_errors_are_understood_by_the_client(submitted: dict)
     eleven_memories = {key: [f"{index} 0 1 1"] * 9 for index, key in enumerate(eleven.keys())}
     rydberg_job = _job(submitted, "shotline_rydberg_simulator", "blockade")
     rydberg = validate_job(BACKENDS["rydberg"], rydberg_job)
-    error = StatusDict(job_id="compat-1", status=JobStatus.RUNNING).failed("boom [shots_limit]")
+    error = StatusDict(job_id="compat-1", status=JobStatus.ERROR, error_message="boom [shots_limit]")
     request = {
         "mode": "results",
         "configs": CONFIGS,
@@ -116,7 +116,7 @@ def test_results_status_and_errors_are_understood_by_the_client(submitted: dict)
         "failed": [{"backend_name": fermions.backend_name,
                     "body": failed_result("compat-1", error.detail, error.error_message)}],
         "statuses": [{"backend_name": fermions.backend_name, "body": body.model_dump(mode="json")}
-                     for body in (StatusDict.received("compat-1"), error)],
+                     for body in (StatusDict(job_id="compat-1", status=JobStatus.INITIALIZING, detail=RECEIVED_DETAIL), error)],
     }
     report = run_client(request)
 

@@ -11,7 +11,7 @@ import pytest
 from labscript_utils.ls_zprocess import ZMQServer, zmq_get
 
 from services.common.imaging import read_fluorescence
-from services.emulator.protocol import ADDED, NOT_ACCESSIBLE
+from services.emulator.blacs_server import ADDED, NOT_ACCESSIBLE
 from services.emulator.service import Emulator
 from services.emulator.settings import EmulatorSettings
 from tests.conftest import free_port

@@ -53,7 +53,7 @@ async def test_post_job_is_queued_after_the_confirm(live_api: TestClient, amqp_u
     assert body["status"] == "QUEUED" and body["detail"] == "Queued: position 1 of 1"
     event = take(amqp_url, SPOOLER_JOBS.name)
     assert event.job_id == body["job_id"] and event.owner == "alice"
-    assert event.payload["experiment_0"]["shots"] == 4
+    assert event.payload["experiment_0"].shots == 4
 
 
 async def test_queue_position_and_progress(live_api: TestClient, store: SqliteJobStore) -> None:

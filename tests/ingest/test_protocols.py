@@ -52,7 +52,7 @@ async def test_pennylane_ls_protocol_replayed(api: TestClient, store: SqliteJobS
     r = await in_thread(lambda: requests.get(prefix + "get_job_result/", params=status_params))
     assert r.json()["results"][0]["data"]["memory"] == ["25"] * 5
     [event] = publisher_of(api).events
-    assert event.payload["experiment_0"]["wire_order"] == "interleaved"
+    assert event.payload["experiment_0"].wire_order == "interleaved"
 
 
 async def test_pennylane_fermion_device_num_wires_one(api: TestClient) -> None:

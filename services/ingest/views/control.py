@@ -14,10 +14,10 @@ from services.ingest import submission
 from services.ingest.context import Services, services
 from services.ingest.errors import bad_request, job_not_found
 from services.ingest.presentation import listing_entry, status_dict
-from services.ingest.protocol import (
+from services.ingest.wire import (
     JOB_ID_PATTERN, job_id_of, pick_token, read_form, read_json_object,
 )
-from services.ingest.store import JobRecord
+from services.ingest.store import StoredJob
 from services.ingest.views.common import authenticate, backend_of
 
 DEFAULT_LIMIT = 20
@@ -33,7 +33,7 @@ async def _body_fields(request: web.Request) -> dict[str, Any]:
     return await read_form(request)
 
 
-async def _cancel(svc: Services, job: JobRecord, owner: str) -> web.Response:
+async def _cancel(svc: Services, job: StoredJob, owner: str) -> web.Response:
     await submission.cancel(svc, job, owner)
     updated = await svc.store.get_job(job.job_id, owner)
     assert updated is not None

@@ -9,8 +9,8 @@ from services.ingest import submission
 from services.ingest.context import services
 from services.ingest.errors import job_not_found
 from services.ingest.presentation import result_body, status_dict
-from services.ingest.protocol import idempotency_key, job_id_of, pick_token, read_submission
-from services.ingest.store import JobRecord
+from services.ingest.wire import idempotency_key, job_id_of, pick_token, read_submission
+from services.ingest.store import StoredJob
 from services.ingest.views.common import authenticate, backend_of
 
 
@@ -26,7 +26,7 @@ async def post_job(request: web.Request) -> web.Response:
     return web.json_response(status_dict(job, position))
 
 
-async def _own_job(request: web.Request) -> tuple[JobRecord, tuple[int, int] | None]:
+async def _own_job(request: web.Request) -> tuple[StoredJob, tuple[int, int] | None]:
     svc = services(request)
     spec = backend_of(svc, request)
     job_id = job_id_of(request)

@@ -1,6 +1,6 @@
 """The simulated apparatus in labscript terms: devices per backend and circuit -> timed outputs.
 
-This file is synced into the profile's labscriptlib (services/spooler/profile.py) and imported by
+This file is synced into the profile's labscriptlib (services/spooler/labscript_env.py) and imported by
 the fixed sequence and connection-table scripts next to it; labscript saves it into every shot.
 No code here is generated from user input: the circuit arrives as a JSON string global.
 """
