@@ -25,12 +25,9 @@ def prepare_routines() -> Path:
     return ensure_profile(analysis_sync=routine_files()).analysislib
 
 
-class Analysis(Service):
+class Analysis(Service[AnalysisSettings], name="analysis", settings=AnalysisSettings):
     """ShotFinished -> ShotAnalysed; the job's events -> progress and JobDone."""
 
-    name = "analysis"
-    settings_class = AnalysisSettings
-    settings: AnalysisSettings
     handler_classes = (ShotAnalyser, ResultsKeeper)
 
     def __init__(self, settings: AnalysisSettings) -> None:

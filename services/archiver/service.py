@@ -40,12 +40,8 @@ def filing_day(source: Path, fallback: date) -> date:
     return fallback
 
 
-class Archiver(Service):
+class Archiver(Service[ArchiverSettings], name="archiver", settings=ArchiverSettings):
     """ShotAnalysed -> the shot moved into the archive, verified -> ShotArchived."""
-
-    name = "archiver"
-    settings_class = ArchiverSettings
-    settings: ArchiverSettings
 
     def __init__(self, settings: ArchiverSettings) -> None:
         super().__init__(settings)

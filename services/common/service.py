@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from contracts.topology import ListenerSpec, QueueSpec
 from services.common.bus import Consumer, Route
 from services.common.settings import CommonSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
+S = TypeVar("S", bound=CommonSettings)
 ROUTE_ATTR = "__shotline_route__"
 
 
@@ -57,8 +58,9 @@ def marked_handlers(klass: type) -> list[tuple[QueueSpec | ListenerSpec, Callabl
     return found
 
 
-class Service:
-    """Base of every service declaration."""
+class Service(Generic[S]):
+    """Base of every service declaration: ``class Spooler(Service[SpoolerSettings],
+    name="spooler", settings=SpoolerSettings)``."""
 
     name: ClassVar[str]
     settings_class: ClassVar[type[CommonSettings]]
@@ -66,7 +68,15 @@ class Service:
     #: instances come from ``handler_object``.
     handler_classes: ClassVar[tuple[type, ...]] = ()
 
-    def __init__(self, settings: CommonSettings) -> None:
+    def __init_subclass__(cls, name: str = "", settings: type[CommonSettings] | None = None,
+                          **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if name:
+            cls.name = name
+        if settings is not None:
+            cls.settings_class = settings
+
+    def __init__(self, settings: S) -> None:
         self.settings = settings
 
     @classmethod

@@ -15,12 +15,8 @@ from services.emulator.settings import EmulatorSettings
 log = structlog.get_logger(__name__)
 
 
-class Emulator(Service):
+class Emulator(Service[EmulatorSettings], name="emulator", settings=EmulatorSettings):
     """Serves BLACS's port, runs queued shots in order, submits them to lyse (shotwatch)."""
-
-    name = "emulator"
-    settings_class = EmulatorSettings
-    settings: EmulatorSettings
 
     def __init__(self, settings: EmulatorSettings) -> None:
         from services.common.labscript_env import prepare_labscript

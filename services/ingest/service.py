@@ -48,12 +48,9 @@ class JobEventFolder:
         log.info("job_event", kind=type(event).__name__, changed=changed)
 
 
-class Ingest(Service):
+class Ingest(Service[IngestSettings], name="ingest", settings=IngestSettings):
     """HTTP in, ``job.submitted`` out; job events in, the store up to date."""
 
-    name = "ingest"
-    settings_class = IngestSettings
-    settings: IngestSettings
     handler_classes = (JobEventFolder,)
 
     def __init__(self, settings: IngestSettings) -> None:

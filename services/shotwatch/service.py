@@ -50,12 +50,8 @@ def rescan(shots_root: Path, announced: AnnouncedShots, publisher: Publisher) ->
     return count
 
 
-class Shotwatch(Service):
+class Shotwatch(Service[ShotwatchSettings], name="shotwatch", settings=ShotwatchSettings):
     """Stands where lyse would: serves its analysis-submission port."""
-
-    name = "shotwatch"
-    settings_class = ShotwatchSettings
-    settings: ShotwatchSettings
 
     def __init__(self, settings: ShotwatchSettings) -> None:
         from services.common.labscript_env import prepare_labscript

@@ -21,12 +21,8 @@ from services.spooler.settings import SpoolerSettings
 log = structlog.get_logger(__name__)
 
 
-class Spooler(Service):
+class Spooler(Service[SpoolerSettings], name="spooler", settings=SpoolerSettings):
     """Jobs in, shots out; ``parts`` are the consumer and the hand-over loop."""
-
-    name = "spooler"
-    settings_class = SpoolerSettings
-    settings: SpoolerSettings
 
     def __init__(self, settings: SpoolerSettings) -> None:
         from services.spooler.labscript_env import prepare_labscript
