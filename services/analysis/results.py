@@ -16,7 +16,7 @@ from contracts.result import build_result
 from contracts.status import JobStatus
 from services.analysis.bookkeeping import ArchivedShot, ResultsBook
 from services.analysis.registry import ANALYSES, BackendAnalysis
-from services.analysis.runner import RoutineWorker, WorkerUnavailable
+from services.analysis.routine_worker import RoutineWorker, WorkerUnavailable
 from services.analysis.settings import AnalysisSettings
 from contracts.topology import RESULTS_PROGRESS
 from services.common.bus import HandlerContext, TransientError
@@ -143,7 +143,10 @@ class ResultsKeeper:
             request = {"op": "multishot", "paths": [s.path for s in shots], "csv": str(csv),
                        "h5": str(h5), "routines": routines}
             try:
-                reply = self._worker.request(request, self._settings.analysis_multishot_timeout_s)
+                # A retry in a fresh worker starts from no multi-shot file: a killed attempt
+                # may have left it half written.
+                reply = self._worker.request(request, self._settings.analysis_multishot_timeout_s,
+                                             lambda: h5.unlink(missing_ok=True))
             except WorkerUnavailable as exc:
                 raise TransientError(str(exc)) from exc
             if not reply.ok:

@@ -14,7 +14,7 @@ from contracts.events import ShotAnalysed, ShotFinished, Stage
 from contracts.topology import ANALYSIS_SHOTS
 from services.analysis import shotfile
 from services.analysis.registry import ANALYSES, BackendAnalysis
-from services.analysis.runner import RoutineWorker, WorkerReply, WorkerUnavailable
+from services.analysis.routine_worker import RoutineWorker, WorkerReply, WorkerUnavailable
 from services.analysis.settings import AnalysisSettings
 from services.common.bus import HandlerContext, PermanentError, TransientError
 from services.common.service import handles
@@ -24,7 +24,8 @@ log = structlog.get_logger(__name__)
 #: Errors of the storage rather than of the file: worth retrying.
 _TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.ESTALE}
 
-RunRoutines = Callable[[str, Sequence[str]], WorkerReply]
+#: Runs routines on a file; the callable restores the file before a retry in a fresh worker.
+RunRoutines = Callable[[str, Sequence[str], Callable[[], None]], WorkerReply]
 
 
 class ShotAnalysisFailed(Exception):
@@ -69,7 +70,8 @@ def analyse_shot(path: Path, expected_sha256: str, analysis: BackendAnalysis,
             # attempt is overwritten by the next one.
             with replacing(path, work=path.with_name(f".{path.name}.analysing")) as work:
                 shutil.copyfile(path, work)
-                reply = run_routines(str(work), routines)
+                reply = run_routines(str(work), routines,
+                                     lambda: shutil.copyfile(path, work))
                 if not reply.ok:
                     raise ShotAnalysisFailed(reply.error or "analysis failed")
                 memory = _memory(work, analysis, final=True)
@@ -106,9 +108,10 @@ class ShotAnalyser:
     def close(self) -> None:
         self._worker.stop()
 
-    def _run_routines(self, path: str, routines: Sequence[str]) -> WorkerReply:
+    def _run_routines(self, path: str, routines: Sequence[str],
+                      restore: Callable[[], None]) -> WorkerReply:
         request = {"op": "singleshot", "path": path, "routines": list(routines)}
-        reply = self._worker.request(request, self._settings.analysis_routine_timeout_s)
+        reply = self._worker.request(request, self._settings.analysis_routine_timeout_s, restore)
         if not reply.ok and reply.error and not reply.error.startswith("analysis routine"):
             # A timeout or a crash names no routine yet; name them for the user.
             names = ", ".join(Path(r).stem for r in routines)

@@ -1,6 +1,6 @@
 """The routine worker process: imports lyse once, then runs requests read as JSON lines on stdin.
 
-Started by ``services.analysis.runner.RoutineWorker`` as ``python -m services.analysis.worker``.
+Started by ``services.analysis.routine_worker.RoutineWorker`` as ``python -m services.analysis.worker``.
 One request at a time; one JSON reply line per request on a private copy of the original
 stdout. Routines' own prints go to stderr, so they can never corrupt the protocol.
 

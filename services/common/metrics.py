@@ -35,6 +35,9 @@ EXECUTOR_BUSY_SECONDS = Counter(
     "shotline_executor_busy_seconds_total",
     "Wall time the executor spent running shots; rate() of it is the busy ratio over any window.")
 ARCHIVE_BYTES = Counter("shotline_archive_bytes_total", "Bytes written to the SDS archive.")
+WORKER_RESTARTS = Counter(
+    "shotline_worker_restarts_total",
+    "Worker processes (routine, compile) that died mid-request and were started again.", ["worker"])
 #: The window of ``shotline_executor_busy_ratio``: long enough to smooth one cycle, short
 #: enough that an idle apparatus shows as idle within a minute.
 BUSY_WINDOW_S = 60.0

@@ -20,7 +20,7 @@ from services.common.shot_storage import experiment_folder, job_folder, template
 from services.spooler.book import ExperimentRecord, JobBook, JobRecord
 from services.spooler.compiler import TemplateRequest
 from services.spooler.shot_globals import experiment_globals, fresh_entropy
-from services.spooler.worker import CompileError, CompileWorker, WorkerCrashed
+from services.spooler.worker import CompileError, CompileTimedOut, CompileWorker
 
 log = structlog.get_logger(__name__)
 
@@ -60,14 +60,6 @@ def announce_spooled(job: JobEvents, record: JobRecord) -> None:
     ])
 
 
-def _compile(worker: CompileWorker, request: TemplateRequest) -> None:
-    try:
-        worker.call("compile_template", request)
-    except WorkerCrashed:
-        log.warning("compile_worker_restarted", experiment=request.experiment)
-        worker.call("compile_template", request)  # once more in a fresh process
-
-
 def on_job_submitted(event: JobSubmitted, ctx: HandlerContext, spooling: Spooling) -> None:
     """Compile every experiment's template, record the job, announce JobSpooled."""
     book = spooling.book
@@ -81,8 +73,8 @@ def on_job_submitted(event: JobSubmitted, ctx: HandlerContext, spooling: Spoolin
         return
     for request in requests:
         try:
-            _compile(spooling.worker, request)
-        except (CompileError, WorkerCrashed) as exc:
+            spooling.worker.call("compile_template", request)
+        except (CompileError, CompileTimedOut) as exc:
             shutil.rmtree(job_folder(spooling.shots_root, event.backend, event.job_id),
                           ignore_errors=True)
             log.warning("job_not_compiled", experiment=request.experiment, reason=str(exc)[:500])

@@ -2,7 +2,9 @@
 
 labscript's compiler is a process-wide singleton that writes globals into builtins, so the
 spooler keeps it out of its own process. A compile error comes back as ``CompileError`` with
-labscript's message; a crashed or hung child is replaced and reported as ``WorkerCrashed``.
+labscript's message. A child that dies mid-compile is replaced and the compile retried
+(``services.common.worker_restarts``); one that kills its child on every try is a
+``CompileError`` too. A child that does not answer in time is stopped: ``CompileTimedOut``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from typing import Any
 
 import structlog
 
+from services.common.worker_restarts import (
+    MAX_RESTARTS, died_every_time, exit_description, record_restart,
+)
+
 log = structlog.get_logger(__name__)
 
 
@@ -22,8 +28,12 @@ class CompileError(Exception):
     """The experiment did not compile; the message says why in labscript's words."""
 
 
-class WorkerCrashed(Exception):
-    """The compile worker died or did not answer in time."""
+class CompileTimedOut(Exception):
+    """The compile worker did not answer in time and was stopped."""
+
+
+class _Died(Exception):
+    """The compile worker ended mid-request; ``str`` says how."""
 
 
 def _readable(exc: BaseException) -> str:
@@ -78,19 +88,45 @@ class CompileWorker:
         return self._conn
 
     def call(self, kind: str, *args: Any) -> Any:
-        """Run ``services.spooler.compiler.<kind>(*args)`` in the worker; CompileError on failure."""
+        """Run ``services.spooler.compiler.<kind>(*args)`` in the worker.
+
+        Raises:
+            CompileError: labscript refused it, or it killed the worker on every try.
+            CompileTimedOut: no answer within the timeout.
+        """
+        for tries_left in range(MAX_RESTARTS, -1, -1):
+            try:
+                status, result = self._call_once(kind, args)
+                break
+            except _Died as died:
+                how = str(died)
+            if tries_left:
+                record_restart("compile", how, tries_left)
+        else:
+            raise CompileError(died_every_time(MAX_RESTARTS + 1, how))
+        if status == "error":
+            raise CompileError(result)
+        return result
+
+    def _call_once(self, kind: str, args: tuple[Any, ...]) -> tuple[str, Any]:
         conn = self._ensure()
         try:
             conn.send((kind, args))
             if not conn.poll(self._timeout):
-                raise WorkerCrashed(f"compile worker did not answer within {self._timeout} s")
-            status, result = conn.recv()
-        except (EOFError, OSError, BrokenPipeError, WorkerCrashed) as exc:
-            self.close()
-            raise WorkerCrashed(f"compile worker failed: {exc!r}") from exc
-        if status == "error":
-            raise CompileError(result)
-        return result
+                self.close()
+                raise CompileTimedOut(f"the compile did not finish within {self._timeout:g} s")
+            return conn.recv()
+        except (EOFError, OSError) as exc:  # BrokenPipeError is an OSError
+            raise _Died(self._reap()) from exc
+
+    def _reap(self) -> str:
+        """How the child ended; waited for, as its pipe can close before the process is gone."""
+        process = self._process
+        if process is not None:
+            process.join(5)
+        how = exit_description(process.exitcode if process is not None else None)
+        self.close()
+        return how
 
     def warm_up(self) -> None:
         self._ensure()

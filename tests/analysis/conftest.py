@@ -10,7 +10,7 @@ import pytest
 
 import tests.analysis.shotfiles  # noqa: F401 - h5_lock before h5py, before anything else here
 from services.analysis.registry import BackendAnalysis, routine_files
-from services.analysis.runner import RoutineWorker
+from services.analysis.routine_worker import RoutineWorker
 from services.analysis.service import prepare_routines
 from services.analysis.settings import AnalysisSettings
 from tests.analysis.fakes import RecordingPublisher

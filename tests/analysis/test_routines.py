@@ -10,7 +10,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from services.analysis.runner import RoutineWorker
+from services.analysis.routine_worker import RoutineWorker
 from tests.analysis.shotfiles import CIRCUITS, build_job
 
 pytestmark = pytest.mark.labscript

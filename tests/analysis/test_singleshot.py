@@ -6,7 +6,7 @@ import h5py
 import pytest
 
 from contracts.events import JobFailed, ShotAnalysed
-from services.analysis.runner import RoutineWorker
+from services.analysis.routine_worker import RoutineWorker
 from services.analysis.settings import AnalysisSettings
 from services.common.shot_storage import sha256_of
 from services.common.bus import PermanentError
@@ -24,9 +24,9 @@ class CountingWorker(RoutineWorker):
     def __init__(self, inner: RoutineWorker) -> None:
         self.inner, self.requests = inner, 0
 
-    def request(self, payload, timeout_s):
+    def request(self, payload, timeout_s, before_retry=None):
         self.requests += 1
-        return self.inner.request(payload, timeout_s)
+        return self.inner.request(payload, timeout_s, before_retry)
 
     def start(self) -> None:
         self.inner.start()
@@ -183,12 +183,12 @@ class Killed(BaseException):
 
 def test_an_attempt_killed_mid_routine_does_not_make_the_shot_look_tampered(
         tmp_path, settings, analysislib, worker, publisher):
-    # Found by the chaos run: the killed routine had changed the file's bytes without leaving a
-    # results group, and the redelivery refused the shot as "changed since it was executed".
+    # A routine killed midway may have changed the working file's bytes without leaving a
+    # results group; the redelivery must not refuse the shot as "changed since it was executed".
     shot = build_job(tmp_path, "fermions", "job-k", {"experiment_0": 1})["experiment_0"][0]
 
     class KilledMidRoutine(CountingWorker):
-        def request(self, payload, timeout_s):
+        def request(self, payload, timeout_s, before_retry=None):
             with h5py.File(payload["path"], "r+") as f:
                 f.attrs["half_written"] = 1  # bytes the routine got onto the disk before dying
             raise Killed()

@@ -38,7 +38,7 @@ from contracts.events import JobDone, JobFailed, ShotArchived  # noqa: E402
 from services.analysis.bookkeeping import ResultsBook  # noqa: E402
 from services.analysis.registry import ANALYSES  # noqa: E402
 from services.analysis.results import ResultsKeeper  # noqa: E402
-from services.analysis.runner import RoutineWorker  # noqa: E402
+from services.analysis.routine_worker import RoutineWorker  # noqa: E402
 from services.analysis.service import prepare_routines  # noqa: E402
 from services.analysis.settings import AnalysisSettings  # noqa: E402
 from services.analysis.singleshot import analyse_shot  # noqa: E402

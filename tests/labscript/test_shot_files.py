@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import h5py
 import labscript.labscript as ls_module
@@ -120,3 +121,52 @@ def test_compile_error_comes_back_readable_from_the_worker(tmp_path):
     finally:
         worker.close()
     assert (tmp_path / "template.h5").exists()
+
+
+#: A sequence script that announces its compile worker's pid through a FIFO and waits to be
+#: killed; once the test has killed a worker it is the real sequence script.
+KILLED_MID_COMPILE = """
+import os, threading
+from pathlib import Path
+here = Path({folder!r})
+if not (here / "killed-once").exists():
+    with open(here / "started", "w") as fifo:
+        fifo.write(str(os.getpid()))
+    threading.Event().wait()
+exec(compile(Path({script!r}).read_text(), {script!r}, "exec"))
+"""
+
+
+def test_a_compile_worker_killed_mid_compile_is_restarted_and_the_compile_succeeds(tmp_path):
+    import os
+    import dataclasses
+    import signal
+    import threading
+
+    from prometheus_client import REGISTRY
+
+    real = request(tmp_path, "fermions", globals_for("fermions"))
+    # Beside the real script: labscript imports the apparatus module from the script's folder.
+    script = Path(real.script).with_name(f"sequence_killed_{os.getpid()}_{id(tmp_path)}.py")
+    script.write_text(KILLED_MID_COMPILE.format(folder=str(tmp_path), script=real.script))
+    os.mkfifo(tmp_path / "started")
+    restarts = lambda: REGISTRY.get_sample_value(  # noqa: E731
+        "shotline_worker_restarts_total", {"worker": "compile"}) or 0.0
+    before, worker, outcome = restarts(), CompileWorker({"READTHEDOCS": "1"}), []
+    thread = threading.Thread(target=lambda: outcome.append(
+        worker.call("compile_template", dataclasses.replace(real, script=str(script)))))
+    try:
+        # Given a compile under way in the worker
+        thread.start()
+        with open(tmp_path / "started") as fifo:  # blocks until the script runs
+            pid = int(fifo.read())
+        # When the worker is SIGKILLed from outside
+        (tmp_path / "killed-once").touch()
+        os.kill(pid, signal.SIGKILL)
+        thread.join(120)
+        # Then the compile ran again in a fresh worker and produced the template
+        assert len(outcome) == 1 and restarts() == before + 1
+        assert (tmp_path / "template.h5").exists()
+    finally:
+        worker.close()
+        script.unlink()
