@@ -61,8 +61,9 @@ class RoutineWorker:
         env = {**os.environ, "READTHEDOCS": os.environ.get("READTHEDOCS", "1")}
         # Own session: a Ctrl-C meant for the service must not kill the routine in hand (and
         # fail a user's job); the service stops its worker itself, and the worker dies with it.
+        # Its name in the command line tells operators (and ps) which worker it is.
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "services.analysis.worker"],
+            [sys.executable, "-m", "services.analysis.worker", self._name],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True,
         )
         reply = self._read(self._start_timeout)

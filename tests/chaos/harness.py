@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import signal
 import sys
 import tempfile
 import threading
@@ -32,6 +34,12 @@ from tests.support.private_broker import PrivateBroker
 from tests.support.stack import SERVICES, Stack
 
 FINAL = ("DONE", "ERROR", "CANCELLED")
+#: Worker processes killed besides the services: (service that owns it, its command line has).
+WORKERS = {
+    "singleshot worker": ("analysis", "services.analysis.worker singleshot"),
+    "multishot worker": ("analysis", "services.analysis.worker multishot"),
+    "compile worker": ("spooler", "spawn_main"),
+}
 #: A durable quorum queue survives the broker restarts, unlike an exclusive tap.
 TAP_QUEUE = "chaos.tap.shot_archived"
 
@@ -54,6 +62,9 @@ class ChaosConfig:
 class ChaosOutcome:
     verdict: Verdict
     kills: Counter = field(default_factory=Counter)
+    #: Worker kills by kind; ``busy_worker_kills`` those that hit a worker using CPU (mid-request).
+    worker_kills: Counter = field(default_factory=Counter)
+    busy_worker_kills: int = 0
     broker_restarts: int = 0
     kills_while_running: int = 0
     failed_restarts: list[str] = field(default_factory=list)
@@ -69,6 +80,9 @@ class ChaosOutcome:
         rows = [("jobs", f"{v.jobs} ({v.jobs_done} DONE)"),
                 ("kills", f"{sum(self.kills.values())} ("
                  + ", ".join(f"{s} {self.kills[s]}" for s in SERVICES if self.kills[s]) + ")"),
+                ("worker kills", f"{sum(self.worker_kills.values())} ("
+                 + ", ".join(f"{k} {self.worker_kills[k]}" for k in WORKERS if self.worker_kills[k])
+                 + f"; {self.busy_worker_kills} mid-request)"),
                 ("kills while jobs ran", self.kills_while_running),
                 ("broker restarts", self.broker_restarts),
                 ("services that did not come back", len(self.failed_restarts)),
@@ -164,6 +178,12 @@ class ChaosRun:
                 broker_at.discard(kills)
                 self._restart_broker(stack, broker)
                 continue
+            # Every other kill aims at a worker process, when one of the kind drawn is alive.
+            if self._rng.random() < 0.5 and self._kill_worker(stack):
+                kills += 1
+                if not self._jobs_over.is_set():
+                    self.outcome.kills_while_running += 1
+                continue
             name = self._rng.choice(SERVICES)
             self.log(f"SIGKILL {name}")
             started = time.monotonic()
@@ -176,6 +196,24 @@ class ChaosRun:
                 self.outcome.kills_while_running += 1
             self.log(f"  {name} back after {time.monotonic() - started:.1f} s")
         self.log(f"chaos over: {kills} kills, {self.outcome.broker_restarts} broker restarts")
+
+    def _kill_worker(self, stack: Stack) -> bool:
+        """SIGKILL one worker process of a randomly drawn kind; False if none is alive."""
+        kind = self._rng.choice(list(WORKERS))
+        service, marker = WORKERS[kind]
+        pids = worker_pids(stack.procs[service].process.pid, marker)
+        if not pids:
+            return False
+        pid = pids[0]
+        busy = cpu_ticks(pid) is not None and _busy(pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return False
+        self.outcome.worker_kills[kind] += 1
+        self.outcome.busy_worker_kills += busy
+        self.log(f"SIGKILL {kind} (pid {pid}{', mid-request' if busy else ''})")
+        return True
 
     def _restart_broker(self, stack: Stack, broker: PrivateBroker) -> None:
         self.log("BROKER STOP")
@@ -266,6 +304,38 @@ class ChaosRun:
                 events.append(json.loads(body))
         finally:
             connection.close()
+
+
+def worker_pids(parent: int, marker: str) -> list[int]:
+    """Processes whose parent is ``parent`` and whose command line contains ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and marker in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def cpu_ticks(pid: int) -> int | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _busy(pid: int) -> bool:
+    """Whether the process used CPU over the next 50 ms (it is working on a request)."""
+    before = cpu_ticks(pid)
+    threading.Event().wait(0.05)  # a sampling interval, not a wait for a state
+    after = cpu_ticks(pid)
+    return before is not None and after is not None and after > before
 
 
 def main(argv: list[str] | None = None) -> int:
