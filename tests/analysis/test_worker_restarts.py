@@ -13,22 +13,9 @@ from prometheus_client import REGISTRY
 
 from services.analysis.routine_worker import RoutineWorker
 from tests.analysis.shotfiles import build_job
+from tests.support.killable import killed_once, pid_once_started
 
 pytestmark = pytest.mark.labscript
-
-#: Announces its worker's pid through a FIFO (the test's signal), then waits to be killed;
-#: once the test has killed a worker it runs the real routine.
-KILLED_FROM_OUTSIDE = """
-import os, threading
-from pathlib import Path
-here = Path({folder!r})
-if not (here / "killed-once").exists():
-    with open(here / "started", "w") as fifo:
-        fifo.write(str(os.getpid()))
-    threading.Event().wait()
-exec(compile(Path({routine!r}).read_text(), {routine!r}, "exec"))
-"""
-
 
 def restarts(worker: str) -> float:
     return REGISTRY.get_sample_value("shotline_worker_restarts_total", {"worker": worker}) or 0.0
@@ -41,10 +28,8 @@ def singleshot(worker: RoutineWorker, path: Path, routine: Path, **kwargs):
 
 def test_a_worker_killed_from_outside_is_restarted_and_the_request_succeeds(tmp_path, routines_dir):
     shot = build_job(tmp_path, "fermions", "job-w", {"experiment_0": 1})["experiment_0"][0]
-    os.mkfifo(tmp_path / "started")
     routine = tmp_path / "waits_to_be_killed.py"
-    routine.write_text(KILLED_FROM_OUTSIDE.format(folder=str(tmp_path),
-                                                  routine=str(routines_dir / "occupation.py")))
+    routine.write_text(killed_once(tmp_path, routines_dir / "occupation.py"))
     worker, restored = RoutineWorker("killed-test"), threading.Event()
     before = restarts("routine-killed-test")
     replies = []
@@ -53,10 +38,8 @@ def test_a_worker_killed_from_outside_is_restarted_and_the_request_succeeds(tmp_
     try:
         # Given a request whose routine is running in the worker
         thread.start()
-        with open(tmp_path / "started") as fifo:  # blocks until the routine announces itself
-            pid = int(fifo.read())
+        pid = pid_once_started(tmp_path)
         # When the worker process is SIGKILLed from outside (the OOM killer, an operator)
-        (tmp_path / "killed-once").touch()
         os.kill(pid, signal.SIGKILL)
         thread.join(60)
         # Then the request ran again in a fresh worker, after its inputs were restored
@@ -67,30 +50,21 @@ def test_a_worker_killed_from_outside_is_restarted_and_the_request_succeeds(tmp_
         worker.stop()
 
 
-def test_a_routine_that_kills_its_worker_every_time_fails_naming_that_not_a_timeout(tmp_path):
+@pytest.mark.parametrize("death, how", [
+    ("os.kill(os.getpid(), signal.SIGKILL)", "SIGKILL"), ("os._exit(3)", "exit code 3")])
+def test_a_routine_that_kills_its_worker_every_time_fails_naming_that_not_a_timeout(
+        tmp_path, death, how):
     shot = build_job(tmp_path, "fermions", "job-s", {"experiment_0": 1})["experiment_0"][0]
-    routine = tmp_path / "suicide.py"
-    routine.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
-    worker = RoutineWorker("suicide-test")
-    before = restarts("routine-suicide-test")
+    routine = tmp_path / "dies.py"
+    routine.write_text(f"import os, signal\n{death}\n")
+    worker = RoutineWorker(f"dies-test-{how}")
+    before = restarts(f"routine-dies-test-{how}")
     try:
         reply = singleshot(worker, shot.path, routine)
         assert not reply.ok
-        assert reply.error == "killed its worker process on 3 tries (last: SIGKILL)"
-        assert restarts("routine-suicide-test") == before + 2
+        assert reply.error == f"killed its worker process on 3 tries (last: {how})"
+        assert restarts(f"routine-dies-test-{how}") == before + 2
         # And the worker serves the next request as usual
-        assert singleshot(worker, shot.path, tmp_path / "suicide.py").error.startswith("killed")
-    finally:
-        worker.stop()
-
-
-def test_a_routine_that_exits_reports_its_exit_code(tmp_path):
-    shot = build_job(tmp_path, "fermions", "job-x", {"experiment_0": 1})["experiment_0"][0]
-    routine = tmp_path / "exits.py"
-    routine.write_text("import os\nos._exit(3)\n")
-    worker = RoutineWorker("exit-test")
-    try:
-        reply = singleshot(worker, shot.path, routine)
-        assert reply.error == "killed its worker process on 3 tries (last: exit code 3)"
+        assert singleshot(worker, shot.path, routine).error == reply.error
     finally:
         worker.stop()

@@ -4,19 +4,18 @@ experiment; a failing routine turns a job into ERROR and the services go on."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import h5py
 import pika
 import pytest
 
 from contracts.topology import EXCHANGE
 from services.common.labscript_profile import ensure_profile
+from tests.chaos.verify import ground_truth, sha256
 from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.rabbit, pytest.mark.e2e]
@@ -91,16 +90,6 @@ def archived_shots(sds: Path, backend: str, job_id: str) -> dict[str, list[Path]
         if not path.name.endswith(".multishot.h5"):
             found.setdefault(path.parent.name, []).append(path)
     return found
-
-
-def ground_truth(path: Path) -> str:
-    with h5py.File(path, "r") as f:
-        memory = f["data/emulator"].attrs["memory"]
-    return memory.decode() if isinstance(memory, bytes) else str(memory)
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_every_backend_job_comes_back_done_with_the_emulators_ground_truth(stack: Stack, amqp_url: str):

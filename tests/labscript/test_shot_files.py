@@ -17,6 +17,7 @@ from services.spooler.shot_globals import (
     experiment_globals, reserved_names, shot_seed,
 )
 from services.spooler.worker import CompileError, CompileWorker
+from tests.support.killable import killed_once, pid_once_started
 
 pytestmark = pytest.mark.labscript
 
@@ -123,19 +124,6 @@ def test_compile_error_comes_back_readable_from_the_worker(tmp_path):
     assert (tmp_path / "template.h5").exists()
 
 
-#: A sequence script that announces its compile worker's pid through a FIFO and waits to be
-#: killed; once the test has killed a worker it is the real sequence script.
-KILLED_MID_COMPILE = """
-import os, threading
-from pathlib import Path
-here = Path({folder!r})
-if not (here / "killed-once").exists():
-    with open(here / "started", "w") as fifo:
-        fifo.write(str(os.getpid()))
-    threading.Event().wait()
-exec(compile(Path({script!r}).read_text(), {script!r}, "exec"))
-"""
-
 
 def test_a_compile_worker_killed_mid_compile_is_restarted_and_the_compile_succeeds(tmp_path):
     import os
@@ -148,8 +136,7 @@ def test_a_compile_worker_killed_mid_compile_is_restarted_and_the_compile_succee
     real = request(tmp_path, "fermions", globals_for("fermions"))
     # Beside the real script: labscript imports the apparatus module from the script's folder.
     script = Path(real.script).with_name(f"sequence_killed_{os.getpid()}_{id(tmp_path)}.py")
-    script.write_text(KILLED_MID_COMPILE.format(folder=str(tmp_path), script=real.script))
-    os.mkfifo(tmp_path / "started")
+    script.write_text(killed_once(tmp_path, real.script))
     restarts = lambda: REGISTRY.get_sample_value(  # noqa: E731
         "shotline_worker_restarts_total", {"worker": "compile"}) or 0.0
     before, worker, outcome = restarts(), CompileWorker({"READTHEDOCS": "1"}), []
@@ -158,10 +145,8 @@ def test_a_compile_worker_killed_mid_compile_is_restarted_and_the_compile_succee
     try:
         # Given a compile under way in the worker
         thread.start()
-        with open(tmp_path / "started") as fifo:  # blocks until the script runs
-            pid = int(fifo.read())
+        pid = pid_once_started(tmp_path)
         # When the worker is SIGKILLed from outside
-        (tmp_path / "killed-once").touch()
         os.kill(pid, signal.SIGKILL)
         thread.join(120)
         # Then the compile ran again in a fresh worker and produced the template

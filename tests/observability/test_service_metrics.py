@@ -53,7 +53,7 @@ def test_each_service_exposes_its_counters_after_a_job(stack: Stack):
     assert m["ingest"].value("shotline_jobs", status="ERROR") == 0
     assert m["ingest"].value("shotline_messages_consumed_total", queue=INGEST_JOB_EVENTS.name) >= 2
     assert m["ingest"].value("shotline_events_published_total", type="JobSubmitted") == 1
-    # ... the spooler counted its own intake loop and its ShotFinished feed
+    # ... the spooler counted its gated job route and its ShotFinished listener
     spooler = m["spooler"]
     assert spooler.value("shotline_messages_consumed_total", queue=SPOOLER_JOBS.name) == 1
     assert spooler.value("shotline_messages_settled_total", queue=SPOOLER_JOBS.name, fate="ack") == 1
