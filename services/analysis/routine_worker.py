@@ -145,4 +145,7 @@ class RoutineWorker:
         proc.wait()
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
-                stream.close()
+                try:
+                    stream.close()
+                except OSError:  # closing flushes a request a dead worker never read: EPIPE
+                    pass

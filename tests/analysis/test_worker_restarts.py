@@ -68,3 +68,21 @@ def test_a_routine_that_kills_its_worker_every_time_fails_naming_that_not_a_time
         assert singleshot(worker, shot.path, routine).error == reply.error
     finally:
         worker.stop()
+
+
+def test_a_request_to_a_worker_that_died_meanwhile_is_retried_not_raised(tmp_path, routines_dir):
+    # Given a worker whose end of the request pipe is gone, though the process still looks
+    # alive (it is dying between the liveness check and the write)
+    shot = build_job(tmp_path, "fermions", "job-p", {"experiment_0": 1})["experiment_0"][0]
+    worker = RoutineWorker("dead-pipe-test")
+    try:
+        worker.start()
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        worker._proc.stdin = os.fdopen(write_end, "wb")
+        # When a request is sent to it (buffered, then refused with EPIPE when flushed)
+        reply = singleshot(worker, shot.path, routines_dir / "occupation.py")
+        # Then it ran in a fresh worker: a dead pipe is a dead worker, never the shot's error
+        assert reply.ok, reply.error
+    finally:
+        worker.stop()
