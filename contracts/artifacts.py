@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from contracts.events import EVENT_TYPES, Event
-from contracts.topology import DEAD_LETTER_EXCHANGE, EXCHANGE, QUEUES, QueueSpec, policies
+from contracts.topology import (
+    DEAD_LETTER_EXCHANGE, EXCHANGE, LISTENERS, QUEUES, RETRY_EXCHANGES, QueueSpec, policies,
+    retry_exchange,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "contracts" / "schemas"
@@ -128,12 +132,31 @@ def _password_hash(password: str, salt: bytes) -> str:
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
 
 
+#: Server-named queues (a listener's): no client can name an exchange or a queue ``amq.*``.
+SERVER_NAMED = r"amq\.gen-.*"
+
+
+def _only(names: list[str], patterns: tuple[str, ...] = ()) -> str:
+    """An anchored regex matching exactly ``names`` and ``patterns``; with none, ``^$``, which
+    matches nothing (the default exchange is checked under the name ``amq.default``)."""
+    alternatives = [re.escape(n) for n in names] + list(patterns)
+    return "^(" + "|".join(alternatives) + ")$" if alternatives else "^$"
+
+
 def _permissions(user: str) -> dict[str, str]:
-    own = rf"{user}\..*"
-    exchanges = rf"{EXCHANGE.replace('.', chr(92) + '.')}|{DEAD_LETTER_EXCHANGE.replace('.', chr(92) + '.')}"
-    # Publishing to a retry buffer goes through the default exchange (amq.default).
-    return {"configure": f"^({own}|{exchanges})$", "write": f"^({own}|{exchanges}|amq\\.default)$",
-            "read": f"^({own}|{exchanges})$"}
+    """What a service user may touch, by exact name. The broker definitions create every
+    exchange, queue and binding, so a service declares nothing but the server-named queue of a
+    listener, and so it cannot create an exchange of its own to bind into the events exchange
+    (that would bypass the topic permissions). It writes only to the events exchange (topic
+    permissions narrow the keys) and to its own retry exchange; never to the default or the
+    dead-letter exchange, into which only the broker moves messages (dead-lettering needs no
+    permission). It reads only its own work queues."""
+    listener = (SERVER_NAMED,) if any(spec.service == user for spec in LISTENERS) else ()
+    own = [q.name for q in QUEUES if q.service == user]
+    writes = [EXCHANGE] + ([retry_exchange(user)] if own else [])
+    reads = own + ([EXCHANGE] if listener else [])  # a listener binds to the events exchange
+    return {"configure": _only([], listener), "write": _only(writes, listener),
+            "read": _only(reads, listener)}
 
 
 def _topic_permission(user: str, vhost: str) -> dict[str, str]:
@@ -155,8 +178,8 @@ def rabbitmq_definitions() -> dict[str, Any]:
                       "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": []})
         perms = _permissions(user) if user != "observer" else {
             # Listeners make server-named exclusive queues and only read events.
-            "configure": r"^amq\.gen.*$", "write": r"^amq\.gen.*$",
-            "read": rf"^(amq\.gen.*|{EXCHANGE.replace('.', chr(92) + '.')})$"}
+            "configure": _only([], (SERVER_NAMED,)), "write": _only([], (SERVER_NAMED,)),
+            "read": _only([EXCHANGE], (SERVER_NAMED,))}
         permissions.append({"user": user, "vhost": vh, **perms})
     topic_permissions = [_topic_permission(user, vh) for user in SERVICE_USERS]
     queues, bindings = [], []
@@ -171,6 +194,8 @@ def rabbitmq_definitions() -> dict[str, Any]:
                              "routing_key": pattern, "arguments": {}})
         bindings.append({"source": DEAD_LETTER_EXCHANGE, "vhost": vh, "destination": q.dead_letter_queue,
                          "destination_type": "queue", "routing_key": q.dead_letter_queue, "arguments": {}})
+        bindings.append({"source": q.retry_exchange, "vhost": vh, "destination": q.retry_queue,
+                         "destination_type": "queue", "routing_key": q.retry_queue, "arguments": {}})
     return {
         "rabbit_version": "3.10.8",
         "users": users,
@@ -180,6 +205,9 @@ def rabbitmq_definitions() -> dict[str, Any]:
         "exchanges": [
             {"name": EXCHANGE, "vhost": vh, "type": "topic", "durable": True, "auto_delete": False, "internal": False, "arguments": {}},
             {"name": DEAD_LETTER_EXCHANGE, "vhost": vh, "type": "direct", "durable": True, "auto_delete": False, "internal": False, "arguments": {}},
+        ] + [
+            {"name": name, "vhost": vh, "type": "direct", "durable": True, "auto_delete": False, "internal": False, "arguments": {}}
+            for name in RETRY_EXCHANGES
         ],
         "queues": queues,
         "bindings": bindings,

@@ -3,9 +3,13 @@
 Every routing key is ``<subject>.<fact>.<backend>`` (``job.submitted.fermions``), so a spooler
 per apparatus binds ``job.submitted.<its backend>`` and a lab tool that wants everything binds
 ``#``. Every work queue is a durable quorum queue named ``<service>.<handler>`` with a
-dead-letter twin ``<queue>.dlq``. Dead-lettering is declared with the queue (it is part of the
-structure: no work queue may exist without it); the ``delivery-limit`` against crash loops is a
-broker policy (``deploy/rabbitmq/definitions.json``) so operators can tune it without a release.
+dead-letter twin ``<queue>.dlq`` and a retry buffer ``<queue>.retry``. Dead-lettering is declared with the
+queue (it is part of the structure: no work queue may exist without it); the ``delivery-limit``
+against crash loops is a broker policy (``deploy/rabbitmq/definitions.json``) so operators can
+tune it without a release. Each service writes its retries into its own retry exchange, bound
+only to its own retry buffers; the broker moves messages into DLQs and out of retry buffers by
+dead-lettering, which needs no user's permission, so no service user may write to the
+dead-letter exchange or to the default exchange.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Final
 EXCHANGE: Final = "shotline.events"
 #: Direct exchange that routes a rejected message to its queue's ``.dlq`` (key = queue name).
 DEAD_LETTER_EXCHANGE: Final = "shotline.dlx"
+#: Prefix of each service's direct exchange into its own retry buffers (key = buffer name).
+RETRY_EXCHANGE_PREFIX: Final = "shotline.retry"
 #: Default delivery limit applied by policy (RabbitMQ 3.10 has none; 4.x defaults to 20).
 DELIVERY_LIMIT: Final = 5
 #: Header carrying how many transient failures a message has already been through.
@@ -43,6 +49,11 @@ def routing_key(prefix: str, backend: str) -> str:
     if not backend or "." in backend or "*" in backend or "#" in backend:
         raise ValueError(f"backend name {backend!r} cannot be a routing-key word")
     return f"{prefix}.{backend}"
+
+
+def retry_exchange(service: str) -> str:
+    """The exchange through which ``service``, and only it, schedules its retries."""
+    return f"{RETRY_EXCHANGE_PREFIX}.{service}"
 
 
 def any_backend(prefix: str) -> str:
@@ -92,10 +103,16 @@ class QueueSpec:
         return f"{self.name}.retry"
 
     @property
+    def retry_exchange(self) -> str:
+        """Where this queue's consumer publishes a retry, keyed by ``retry_queue``."""
+        return retry_exchange(self.service)
+
+    @property
     def retry_arguments(self) -> dict[str, object]:
         """The retry buffer is a quorum queue whose messages carry a per-message TTL (the
-        backoff) and, once expired, are dead-lettered through the default exchange back into the
-        work queue, at least once, so a retried message is never dropped on its way back."""
+        backoff) and, once expired, are dead-lettered by the broker through the default exchange
+        back into the work queue, at least once, so a retried message is never dropped on its
+        way back. It arrives there under the work queue's name as its routing key."""
         return {
             "x-queue-type": "quorum",
             "x-dead-letter-exchange": "",
@@ -197,6 +214,9 @@ QUEUES: Final[tuple[QueueSpec, ...]] = (
     SPOOLER_JOBS, SPOOLER_CANCELS, ANALYSIS_SHOTS, ARCHIVER_SHOTS, RESULTS_PROGRESS,
     INGEST_JOB_EVENTS,
 )
+
+#: One retry exchange per service that owns work queues.
+RETRY_EXCHANGES: Final[tuple[str, ...]] = tuple(dict.fromkeys(q.retry_exchange for q in QUEUES))
 
 
 def policies(vhost: str) -> list[dict[str, object]]:

@@ -25,10 +25,11 @@ class CommonSettings(BaseSettings):
     home: Path = Field(default=Path("./var"), description="Root of all state: job store, shots, archive.")
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    declare_topology: Literal["all", "own"] = Field(
+    declare_topology: Literal["all", "verify"] = Field(
         default="all",
-        description="Queues a service declares at connect: 'all' (development) or only its "
-        "'own' (a broker loaded with deploy/rabbitmq/definitions.json and per-service users).",
+        description="At connect a service declares every queue ('all', development) or only "
+        "checks that its own exist ('verify': a broker loaded with "
+        "deploy/rabbitmq/definitions.json, whose per-service users may declare nothing).",
     )
     metrics_port: int = Field(
         default=0, ge=0, le=65535,

@@ -15,7 +15,7 @@ from contracts.backends import BackendRegistry
 from contracts.topology import SPOOLER_CANCELS, SPOOLER_JOBS
 from services.common.bus import Consumer
 from services.common.bus.connection import connection_parameters
-from services.common.bus.declare import declare_queues
+from services.common.bus.declare import DeclareMode, set_up
 from services.ingest.context import SERVICES, BrokerProbe, EventPublisher, Services
 from services.ingest.limits import RateLimiter
 from services.ingest.openapi import OPENAPI, build_openapi
@@ -30,10 +30,10 @@ log = structlog.get_logger(__name__)
 PUBLISHES_TO = (SPOOLER_JOBS, SPOOLER_CANCELS)
 
 
-def declare_destinations(amqp_url: str) -> None:
+def declare_destinations(amqp_url: str, mode: DeclareMode = "all") -> None:
     connection = pika.BlockingConnection(connection_parameters(amqp_url, "ingest.declare"))
     try:
-        declare_queues(connection.channel(), PUBLISHES_TO)
+        set_up(connection.channel(), mode, PUBLISHES_TO)
     finally:
         connection.close()
 
@@ -86,7 +86,8 @@ def create_app(
     async def bus_lifetime(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(None, declare_destinations, settings.amqp_url)
+            await loop.run_in_executor(
+                None, declare_destinations, settings.amqp_url, settings.declare_topology)
         except Exception as exc:  # broker down at start: /readyz says so; posts answer 503
             log.warning("declare_failed", error=repr(exc)[:300])
         thread = None

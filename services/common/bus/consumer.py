@@ -6,12 +6,13 @@ worker thread for the handler; acks travel back through ``add_callback_threadsaf
 reconnect loop (``keep_connected``) serves every route. Fates of a message:
 
 * handler returns → ack;
-* body undecodable or invalid, an event class the route does not accept, ``PermanentError``, or
-  an unexpected exception → reject without requeue → the queue's ``.dlq`` (logged once, with
-  the reason; a listener has no DLQ, so the message is dropped);
-* ``TransientError`` or ``PublishFailed`` → a copy goes to the queue's ``.retry`` buffer with a
-  capped exponential delay, then the original is acked; after ``max_attempts`` it goes to the
-  DLQ instead (a listener's message is requeued to it);
+* body undecodable or invalid, a routing key that is not the event's own, an event class the
+  route does not accept, ``PermanentError``, or an unexpected exception → reject without
+  requeue → the queue's ``.dlq`` (logged once, with the reason; a listener has no DLQ, so the
+  message is dropped);
+* ``TransientError`` or ``PublishFailed`` → a copy goes through the service's own retry exchange
+  to the queue's ``.retry`` buffer with a capped exponential delay, then the original is acked;
+  after ``max_attempts`` it goes to the DLQ instead (a listener's message is requeued to it);
 * a gated route whose gate is shut *holds* its next message unacked and unprocessed, and hands
   it back (requeue) after ``hold_limit_s``; stopping hands held messages back too.
 """
@@ -34,16 +35,13 @@ from contracts.events import UndecodableEvent, decode_event
 from contracts.topology import ATTEMPT_HEADER, EXCHANGE, QUEUES, QueueSpec
 from services.common.bus.connection import CONNECTION_ERRORS, close_quietly, connection_parameters, keep_connected
 from services.common.bus.context import HandlerContext
-from services.common.bus.declare import declare_exchanges, declare_queues
+from services.common.bus.declare import DeclareMode, declare_exchanges, set_up, verify_exchanges
 from services.common.bus.errors import PermanentError, PublishFailed, TransientError
 from services.common.bus.hooks import DEFAULT_HOOKS, Delivery, Hook
 from services.common.bus.publisher import Publisher
 from services.common.bus.routes import Route
 
 log = structlog.get_logger(__name__)
-#: Header a retried message carries its original routing key in (it returns from its retry
-#: buffer through the default exchange, keyed by the queue's name).
-ORIGINAL_KEY_HEADER = "x-shotline-routing-key"
 
 
 @dataclass
@@ -69,7 +67,7 @@ class Consumer:
         max_attempts: int = 6,
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
-        declare: str = "all",
+        declare: DeclareMode = "all",
         hooks: Sequence[Hook] = DEFAULT_HOOKS,
     ) -> None:
         self._amqp_url = amqp_url
@@ -77,11 +75,12 @@ class Consumer:
         self._routes = tuple(routes)
         self._prefetch = prefetch
         # "all": declare the whole topology, so every event has its queue even before its
-        # consumer first ran (development, tests). "own": only this service's queues, for a
-        # broker whose definitions created the rest and whose users may configure only their own.
-        if declare not in ("all", "own"):
-            raise ValueError(f"declare must be 'all' or 'own', not {declare!r}")
+        # consumer first ran (development, tests). "verify": check that this service's own
+        # queues exist, on a broker whose definitions created them all.
+        if declare not in ("all", "verify"):
+            raise ValueError(f"declare must be 'all' or 'verify', not {declare!r}")
         own = tuple(r.queue for r in self._routes if isinstance(r.queue, QueueSpec))
+        self._declare_mode: DeclareMode = declare
         self._declare = QUEUES if declare == "all" else own
         self._max_attempts = max_attempts
         self._min_backoff, self._max_backoff = min_backoff, max_backoff
@@ -113,7 +112,7 @@ class Consumer:
             connection_parameters(self._amqp_url, f"{self._service}.consumer"))
         held: dict[str, _Held] = {}
         try:
-            declare_queues(connection.channel(), self._declare)
+            set_up(connection.channel(), self._declare_mode, self._declare)
             subscriptions = [self._subscribe(connection, route, held) for route in self._routes]
             self.ready.set()
             log.info("consuming", queues=[r.name for r in self._routes])
@@ -139,7 +138,7 @@ class Consumer:
         channel.basic_qos(prefetch_count=1 if route.gate else (route.prefetch or self._prefetch))
         queue_name = route.name
         if route.listener:
-            declare_exchanges(channel)
+            (declare_exchanges if self._declare_mode == "all" else verify_exchanges)(channel)
             queue_name = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
             for pattern in route.queue.bindings:
                 channel.queue_bind(queue_name, EXCHANGE, pattern)
@@ -207,17 +206,15 @@ class Consumer:
             event = decode_event(delivery.type_name, delivery.body)
         except UndecodableEvent as exc:
             return self._dead(route, str(exc))
-        key = self._original_routing_key(route, delivery)
-        if key != event.routing_key():
-            # A valid event under another event's routing key (misrouted or forged): its handler
-            # must never see it, e.g. a ShotArchived must not cancel a job.
-            return self._dead(route, f"{type(event).__name__} of backend {event.backend!r} "
-                                     f"does not belong on routing key {key!r}")
+        misrouted = route.misrouted(delivery.routing_key, event)
+        if misrouted:
+            return self._dead(route, misrouted)
         handler = route.handler_for(event)
         if handler is None:
             return self._dead(route, f"{type(event).__name__} is not handled on {route.name}")
         attempt = int(delivery.headers.get(ATTEMPT_HEADER, 0))  # type: ignore[call-overload]
-        ctx = HandlerContext.of(event, self._publisher(), self._service, routing_key=key,
+        ctx = HandlerContext.of(event, self._publisher(), self._service,
+                                routing_key=event.routing_key(),
                                 redelivered=delivery.redelivered, attempt=attempt)
         try:
             handler(event, ctx)
@@ -227,7 +224,7 @@ class Consumer:
             if route.listener:
                 log.warning("listener_requeued", reason=str(exc))
                 return "requeue"
-            return self._retry_later(route, key, properties, delivery.body, attempt, exc)
+            return self._retry_later(route, properties, delivery.body, attempt, exc)
         except PermanentError as exc:
             return self._dead(route, str(exc))
         except Exception as exc:  # a bug: park the message, keep the service alive
@@ -240,13 +237,7 @@ class Consumer:
         log.error("message_dropped" if route.listener else "message_dead_lettered", reason=reason[:2000])
         return "dead"
 
-    @staticmethod
-    def _original_routing_key(route: Route, delivery: Delivery) -> str:
-        if delivery.routing_key == route.name:
-            return str(delivery.headers.get(ORIGINAL_KEY_HEADER, delivery.routing_key))
-        return delivery.routing_key
-
-    def _retry_later(self, route: Route, key: str, properties: pika.BasicProperties,
+    def _retry_later(self, route: Route, properties: pika.BasicProperties,
                      body: bytes, attempt: int, exc: Exception) -> str:
         assert isinstance(route.queue, QueueSpec)
         attempt += 1
@@ -257,11 +248,12 @@ class Consumer:
             content_type=properties.content_type, delivery_mode=pika.DeliveryMode.Persistent,
             message_id=properties.message_id, correlation_id=properties.correlation_id,
             type=properties.type, app_id=properties.app_id, timestamp=properties.timestamp,
-            headers={**(properties.headers or {}), ATTEMPT_HEADER: attempt, ORIGINAL_KEY_HEADER: key},
+            headers={**(properties.headers or {}), ATTEMPT_HEADER: attempt},
             expiration=str(int(delay * 1000)),
         )
         try:
-            self._publisher().publish_raw("", route.queue.retry_queue, body, props)
+            self._publisher().publish_raw(
+                route.queue.retry_exchange, route.queue.retry_queue, body, props)
         except PublishFailed as publish_error:
             log.warning("retry_buffer_unavailable", error=str(publish_error))
             return "requeue"

@@ -89,3 +89,20 @@ class Route:
 
     def handler_for(self, event: Event) -> Handler | None:
         return self.handlers.get(type(event))
+
+    def misrouted(self, delivered_key: str, event: Event) -> str:
+        """Why ``event`` must not reach a handler when delivered under ``delivered_key``, or "".
+
+        The event's key is computed from its type and backend, never read from a header a
+        sender could set. An event arrives either under that key (from the events exchange) or,
+        dead-lettered back from the work queue's retry buffer by the broker, under the queue's
+        own name; then it must be an event the queue binds, so a message put there by hand (only
+        an administrator may write the default exchange) cannot carry an event this queue would
+        never receive: a ShotArchived must not cancel a job.
+        """
+        key = event.routing_key()
+        returned = isinstance(self.queue, QueueSpec) and delivered_key == self.queue.name
+        if delivered_key == key or (returned and self.queue.binds(key)):
+            return ""
+        return (f"{type(event).__name__} of backend {event.backend!r} (routing key {key!r}) "
+                f"does not belong on routing key {delivered_key!r}")
