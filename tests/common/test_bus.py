@@ -5,6 +5,7 @@ Each test runs in its own vhost (fixture ``amqp_url``).
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -325,3 +326,81 @@ def test_a_publish_the_broker_refused_inside_a_handler_is_retried_not_dead_lette
     Publisher(amqp_url, "test").publish(cancel_event("job-p"))
     event, ctx = recorder.next()
     assert event.job_id == "job-p" and ctx.attempt == 1
+
+
+def test_a_forged_routing_key_header_is_ignored_and_the_event_decides(amqp_url):
+    from contracts.events import JobFailed
+
+    # Given a route that handles an event its queue does not bind (JobFailed on the cancel queue)
+    recorder = Recorder()
+    consumer = Consumer(amqp_url, "test", [Route(QUEUE, {JobCancelRequested: recorder, JobFailed: recorder})])
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    assert consumer.ready.wait(TIMEOUT)
+    connection, channel = declared_channel(amqp_url)
+    channel.confirm_delivery()
+    failed = JobFailed.create("test", job_id="job-forged", backend="fermions", stage="execution",
+                              reason="forged")
+    cancel = cancel_event("job-x")
+    try:
+        # When messages arrive under the queue's own name, as from its retry buffer, with a
+        # header naming a key: a JobFailed whose header claims its own key, and a cancel of
+        # this queue whose header claims a job submission; then a cancel under a key of
+        # another backend, its header claiming the right one
+        for event, claimed, exchange, key in (
+            (failed, failed.routing_key(), "", QUEUE.name),
+            (cancel, "job.submitted.fermions", "", QUEUE.name),
+            (cancel_event("job-r"), "job.cancel_requested.fermions", EXCHANGE,
+             "job.cancel_requested.rydberg"),
+        ):
+            props = event_properties(event, {"x-shotline-routing-key": claimed})
+            channel.basic_publish(exchange, key, encode_event(event), props, mandatory=True)
+        connection.close()
+        # Then the JobFailed never reaches a handler, the cancel does (the header changed
+        # nothing), the misrouted one is dead-lettered too, and a good message still goes through
+        received, ctx = recorder.next()
+        assert received == cancel and ctx.routing_key == "job.cancel_requested.fermions"
+        dead = [first_message(amqp_url, QUEUE.dead_letter_queue) for _ in range(2)]
+        assert [json.loads(body)["job_id"] for _, body in dead] == ["job-forged", "job-r"]
+        Publisher(amqp_url, "test").publish(cancel_event("job-ok"))
+        assert recorder.next()[0].job_id == "job-ok"
+        assert recorder.seen.empty()
+    finally:
+        consumer.stop()
+        thread.join(TIMEOUT)
+
+
+class DeliveryTap:
+    """A hook recording how each message arrived: its routing key and headers."""
+
+    def __init__(self) -> None:
+        self.arrived: list[tuple[str, dict]] = []
+
+    def before(self, delivery) -> None:
+        self.arrived.append((delivery.routing_key, delivery.headers))
+
+    def after(self, delivery, fate, seconds) -> None:
+        pass
+
+
+def test_a_retry_comes_back_under_the_queues_name_with_no_routing_key_header(amqp_url, run_consumer):
+    from services.common.bus.hooks import DEFAULT_HOOKS
+
+    # Given a handler that fails once
+    def once(event, ctx):
+        if ctx.attempt == 0:
+            raise TransientError("not yet")
+
+    recorder, tap = Recorder(once), DeliveryTap()
+    run_consumer(recorder, min_backoff=0.05, hooks=(*DEFAULT_HOOKS, tap))
+    Publisher(amqp_url, "test").publish(cancel_event("job-k"))
+    # Then the second attempt sees the key computed from the event ...
+    event, ctx = recorder.next()
+    assert event.job_id == "job-k" and ctx.attempt == 1
+    assert ctx.routing_key == "job.cancel_requested.fermions"
+    # ... although its copy came back from the retry buffer under the queue's own name,
+    # carrying its attempt and no routing key for anyone to trust
+    (first_key, _), (second_key, headers) = tap.arrived
+    assert (first_key, second_key) == ("job.cancel_requested.fermions", QUEUE.name)
+    assert headers["x-shotline-attempt"] == 1
+    assert not any("routing-key" in name for name in headers if name.startswith("x-shotline"))

@@ -62,7 +62,8 @@ class Stack:
     """Start, kill, restart services; submit jobs through the HTTP API like a client would."""
 
     def __init__(self, home: Path, amqp_url: str, *, cycle_s: float = 0.0,
-                 extra_env: dict[str, str] | None = None, metrics: bool = False) -> None:
+                 extra_env: dict[str, str] | None = None, metrics: bool = False,
+                 service_env: dict[str, dict[str, str]] | None = None) -> None:
         self.home = home
         ports = free_ports(3 + (len(SERVICES) if metrics else 0))
         self.http_port, self.blacs_port, self.lyse_port = ports[:3]
@@ -82,6 +83,8 @@ class Stack:
         # /metrics stays off unless asked for: the services' default ports would clash between
         # tests running side by side. Asked for, each service gets its own free port.
         self.metrics_ports = dict(zip(SERVICES, ports[3:]))
+        #: Settings of one service only, e.g. its own broker user.
+        self.service_env = service_env or {}
         self.procs: dict[str, Proc] = {}
         self.token = ""
         self.base_url = f"http://127.0.0.1:{self.http_port}"
@@ -111,7 +114,7 @@ class Stack:
     def _spawn(self, name: str) -> None:
         log_path = self.home / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = self.env
+        env = {**self.env, **self.service_env.get(name, {})}
         if name in self.metrics_ports:
             env = {**env, "SHOTLINE_METRICS_PORT": str(self.metrics_ports[name])}
         process = subprocess.Popen(
