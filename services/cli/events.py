@@ -13,7 +13,7 @@ import pika
 
 from contracts.topology import EXCHANGE
 from services.common.bus.connection import connection_parameters
-from services.common.bus.declare import declare_exchanges
+from services.common.bus.declare import declare_exchanges, verify_exchanges
 from services.common.runner import on_termination
 from services.common.settings import CommonSettings, load_settings
 
@@ -31,7 +31,8 @@ def follow(pattern: str, count: int = 0, settings: CommonSettings | None = None)
     settings = settings or load_settings(CommonSettings)
     connection = pika.BlockingConnection(connection_parameters(settings.amqp_url, "events.follow"))
     channel = connection.channel()
-    declare_exchanges(channel)
+    # The observer user of the broker definitions may declare nothing but its own queue.
+    (declare_exchanges if settings.declare_topology == "all" else verify_exchanges)(channel)
     tap = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
     channel.queue_bind(tap, EXCHANGE, pattern)
     print(f"# following {pattern!r} on {settings.vhost!r}", file=sys.stderr, flush=True)

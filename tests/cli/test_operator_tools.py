@@ -18,8 +18,9 @@ from services.common.bus.publisher import event_properties
 pytestmark = pytest.mark.rabbit
 
 
-def shotline(amqp_url: str, *args: str, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "SHOTLINE_AMQP_URL": amqp_url}
+def shotline(amqp_url: str, *args: str, env_extra: dict[str, str] | None = None,
+             **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "SHOTLINE_AMQP_URL": amqp_url, **(env_extra or {})}
     return subprocess.Popen([sys.executable, "-m", "services.cli.main", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 

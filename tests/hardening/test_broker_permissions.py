@@ -5,6 +5,7 @@ or read another service's queue; and under those users the services still work."
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -239,3 +240,20 @@ def test_the_stack_runs_a_job_under_the_least_privilege_users(deployed, manageme
         refused = [(name, line) for name, proc in stack.procs.items() for line in proc.lines
                    if "ACCESS_REFUSED" in str(line)]
         assert refused == []
+
+
+def test_the_observer_user_follows_events_with_the_cli(deployed):
+    from tests.cli.test_operator_tools import shotline
+
+    follower = shotline(deployed["observer"], "events", "--follow", "shot.finished.*", "--count", "1",
+                        env_extra={"SHOTLINE_DECLARE_TOPOLOGY": "verify"})
+    try:
+        assert follower.stderr.readline().startswith("# following"), follower.stderr.read()
+        sent = ShotFinished.create("shotwatch", job_id="job-o", backend="fermions",
+                                   experiment="experiment_0", shot_index=0, path="/x.h5",
+                                   sha256="0" * 64, size=1)
+        Publisher(deployed["shotwatch"], "shotwatch").publish(sent)
+        assert json.loads(follower.stdout.readline())["event"]["message_id"] == sent.message_id
+        assert follower.wait(30) == 0
+    finally:
+        follower.kill()
