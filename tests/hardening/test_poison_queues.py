@@ -317,3 +317,29 @@ def test_poison_ingest_on_job_event(harness):
              if ln.get("event") == "job_event" and ln.get("job_id") == "ghost-job"]
     assert [ln["changed"] for ln in ghost] == [False]
     assert_healthy(stack, bus, INGEST_JOB_EVENTS)
+
+
+def test_the_spooler_intake_takes_a_job_only_under_its_own_routing_key(harness):
+    stack, bus = harness("spooler")
+    forged = {"x-shotline-routing-key": "job.submitted.rydberg"}
+    # Given a rydberg job published under the singlequdit key, its header claiming the right one
+    misrouted = sample(SPOOLER_JOBS, "misrouted-job").model_copy(update={"backend": "rydberg"})
+    bus.publisher.publish_raw(EXCHANGE, "job.submitted.singlequdit", encode_event(misrouted),
+                              event_properties(misrouted, forged))
+    # ... and a good job returned under the intake's own name (as from its retry buffer), its
+    # header naming another backend's key
+    returned = sample(SPOOLER_JOBS, "returned-job")
+    bus.publisher.publish_raw("", SPOOLER_JOBS.name, encode_event(returned),
+                              event_properties(returned, forged))
+    # Then the misrouted one waits in the DLQ, logged once, and the returned one is spooled
+    # for the backend its body names
+    assert bus.dead_letters(SPOOLER_JOBS, 1) == [misrouted.message_id]
+    (line,) = dead_letter_logs(stack, "spooler", 1)
+    assert "does not belong on routing key 'job.submitted.singlequdit'" in line["reason"]
+    spooled = bus.wait_event(lambda e: isinstance(e, JobSpooled) and e.job_id == "returned-job")
+    assert spooled.backend == BACKEND
+    bus.send(sample(SPOOLER_JOBS, "good-job"))
+    bus.wait_event(lambda e: isinstance(e, JobSpooled) and e.job_id == "good-job")
+    # (the tap saw the JobSubmitted itself on its way in; nothing came of it)
+    assert [type(e) for e in bus.seen if e.job_id == "misrouted-job"] == [JobSubmitted]
+    assert_healthy(stack, bus, SPOOLER_JOBS)
