@@ -19,7 +19,7 @@ from services.common.bus.declare import DeclareMode, set_up
 from services.ingest.context import SERVICES, BrokerProbe, EventPublisher, Services
 from services.ingest.limits import RateLimiter
 from services.ingest.openapi import OPENAPI, build_openapi
-from services.ingest.middleware import error_middleware
+from services.ingest.middleware import error_middleware, security_headers
 from services.ingest.routes import setup_routes
 from services.ingest.settings import IngestSettings
 from services.ingest.store import JobStore
@@ -71,6 +71,7 @@ def create_app(
     still runs (their effects are applied on it), then the publisher closes.
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app.on_response_prepare.append(security_headers)
     app[SERVICES] = Services(
         settings=settings,
         store=store,

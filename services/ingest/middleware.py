@@ -1,4 +1,5 @@
-"""The error middleware: every failure, aiohttp's own included, becomes the JSON error body."""
+"""The response middleware: every failure, aiohttp's own included, becomes the JSON error body,
+and every response carries the security headers."""
 
 from __future__ import annotations
 
@@ -40,3 +41,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                        "the server failed unexpectedly; the error was logged"),
             status=500,
         )
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: runs for every response, the error bodies above included."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # Nearly every route takes a token (query, body or header) and a cache cannot tell which
+    # request carried one, so no answer is stored; the health probes lose nothing by it.
+    response.headers["Cache-Control"] = "no-store"

@@ -143,6 +143,8 @@ def idempotency_key(request: web.Request) -> str | None:
     if key is None:
         return None
     key = key.strip().strip('"')  # the IETF draft sends it as a structured-field string
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
-        raise bad_request("Idempotency-Key must be 1-255 characters.")
+    # Printable ASCII only: the key is stored and compared as text, and a header of raw
+    # non-ASCII bytes has no single meaning.
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not all(" " <= c <= "~" for c in key):
+        raise bad_request("Idempotency-Key must be 1-255 printable ASCII characters.")
     return key

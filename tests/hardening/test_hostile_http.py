@@ -4,6 +4,7 @@ Also: one user can learn nothing about another user's jobs."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,10 @@ def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
+def cursor(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
 def hostile_requests(token: str) -> list[tuple[str, str, str, dict[str, Any]]]:
     """(case id, method, path, requests kwargs)."""
     v2 = "/api/v2/fermions"
@@ -95,6 +100,13 @@ def hostile_requests(token: str) -> list[tuple[str, str, str, dict[str, Any]]]:
         ("wrong method", "PUT", f"{v2}/post_job", body(GOOD)),
         ("negative listing limit", "GET", "/api/v2/jobs", {"params": {"limit": "-1", "token": token}}),
         ("garbage cursor", "GET", "/api/v2/jobs", {"params": {"cursor": "💣" * 10, "token": token}}),
+        # Each of these three was a 500: "²".isdigit() is true, SQLite integers stop at 2**63 - 1,
+        # and a header of non-ASCII bytes failed to encode.
+        ("superscript digit limit", "GET", "/api/v2/jobs", {"params": {"limit": "²", "token": token}}),
+        ("cursor past SQLite's integers", "GET", "/api/v2/jobs",
+         {"params": {"cursor": cursor({"before": 2**64}), "token": token}}),
+        ("non-ASCII Idempotency-Key", "POST", f"{v2}/post_job",
+         {**body(GOOD), "headers": {"Idempotency-Key": "clé-ключ".encode()}}),
     ]
 
 
@@ -112,6 +124,8 @@ def test_hostile_corpus_gets_4xx_json_and_nothing_is_queued(ingest):
             assert 400 <= reply.status_code < 500, f"{case}: {reply.status_code} {reply.text[:300]}"
             body = reply.json()
             assert {"status", "detail", "error_message"} <= body.keys(), f"{case}: {body}"
+            assert reply.headers["X-Content-Type-Options"] == "nosniff", case
+            assert reply.headers["Cache-Control"] == "no-store", case
         assert requests.get(service.base_url + "/healthz", timeout=10).status_code == 200, f"down after {case}"
     assert service.process.poll() is None
     assert jobs_waiting(amqp_url) == 0, "a hostile request reached the spooler's queue"
@@ -134,8 +148,11 @@ def test_a_user_learns_nothing_about_another_users_jobs(ingest):
         # The same answer as for a job that does not exist, apart from the id echoed back.
         assert json.dumps(body).replace(job_id, "<id>") == \
                json.dumps(unknown_body).replace("0" * len(job_id), "<id>")
-    bob_jobs = requests.get(service.base_url + "/api/v2/jobs", params={"token": bob}, timeout=30).json()
-    assert bob_jobs["jobs"] == []
+    listing = requests.get(service.base_url + "/api/v2/jobs", params={"token": bob}, timeout=30)
+    assert listing.json()["jobs"] == []
+    # Token-bearing answers are never stored by a cache nor sniffed into another type.
+    assert listing.headers["Cache-Control"] == "no-store"
+    assert listing.headers["X-Content-Type-Options"] == "nosniff"
     cancel = requests.delete(f"{service.base_url}/api/v2/jobs/{job_id}", headers={"Authorization": f"Bearer {bob}"}, timeout=30)
     assert cancel.status_code == 404
     assert requests.get(f"{v2}/get_job_status", params={"job_id": job_id, "token": alice}, timeout=30).json()["status"] != "CANCELLED"

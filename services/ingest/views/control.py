@@ -65,6 +65,10 @@ async def delete_job(request: web.Request) -> web.Response:
     return await _cancel(svc, job, owner)
 
 
+#: The largest value an SQLite INTEGER holds.
+MAX_SEQ = 2**63 - 1
+
+
 def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"before": seq}).encode()).decode().rstrip("=")
 
@@ -75,7 +79,8 @@ def decode_cursor(cursor: str) -> int:
         before = data["before"]
     except (ValueError, TypeError, KeyError, binascii.Error, RecursionError):
         raise bad_request("cursor is not one this server issued.") from None
-    if isinstance(before, bool) or not isinstance(before, int) or before < 0:
+    # Sequence numbers are SQLite integers: anything past 2**63 - 1 was never issued.
+    if isinstance(before, bool) or not isinstance(before, int) or not 0 <= before <= MAX_SEQ:
         raise bad_request("cursor is not one this server issued.")
     return before
 
@@ -83,7 +88,8 @@ def decode_cursor(cursor: str) -> int:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # str.isdigit() admits "²" and other digits int() refuses; only ASCII 0-9 is a limit.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= MAX_LIMIT:
         raise bad_request(f"limit must be an integer in 1..{MAX_LIMIT}.")
     return int(raw)
 
