@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from typing import Any
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
+
+#: ``scheme://user:password@`` in any text: the password part, whatever the scheme.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+#: Frame locals hold tokens, request bodies and settings with the broker URL: never logged.
+_tracebacks_without_locals = structlog.processors.ExceptionRenderer(
+    ExceptionDictTransformer(show_locals=False))
 
 _configured = False
+
+
+def mask_url_passwords(text: str) -> str:
+    """``amqp://guest:secret@host`` → ``amqp://guest:***@host``, anywhere in ``text``."""
+    return _URL_PASSWORD.sub(r"\g<head>***@", text)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_url_passwords(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(v) for v in value]
+    return value
+
+
+def redact_url_passwords(_logger: object, _method: str, event_dict: dict) -> dict:
+    """Last processor before rendering: no broker (or any) URL password reaches a log line,
+    whichever field or traceback message carries it."""
+    return {k: _masked(v) for k, v in event_dict.items()}
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "auto") -> None:
@@ -36,7 +66,9 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "auto") -> N
         processors=[
             *shared,
             structlog.processors.StackInfoRenderer(),
-            structlog.processors.dict_tracebacks if not use_console else structlog.dev.set_exc_info,
+            # Rendered to text or dicts here, so the redaction below sees the traceback too.
+            _tracebacks_without_locals if not use_console else structlog.processors.format_exc_info,
+            redact_url_passwords,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),

@@ -32,6 +32,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(
             error_body(_status_value(request), detail, message), status=code, headers=headers
         )
+    except ConnectionResetError:
+        # The client went away mid-request (aiohttp's ClientConnectionResetError is one): its
+        # own doing, anyone can cause it, so one short line and no traceback, and no answer.
+        log.info("client_disconnected", method=request.method, path=request.path)
+        raise
     except Exception:
         # Logged with the traceback; the client gets no internals. Request bodies and query
         # strings are not logged: they may hold tokens.
