@@ -38,6 +38,14 @@ class IngestSettings(CommonSettings):
     unfinished_retry_after_s: int = Field(
         default=30, ge=1, description="Retry-After sent when the unfinished-job limit is hit."
     )
+    validate_workers: int = Field(
+        default=2, ge=1, le=32, description="Jobs validated at once, off the event loop."
+    )
+    validate_queue: int = Field(
+        default=4, ge=0, le=256,
+        description="Jobs that may wait for a validation slot; beyond that a submission "
+        "answers 503 with Retry-After instead of queueing unbounded work.",
+    )
     store_path: Path | None = Field(
         default=None, description="SQLite job store; default <home>/ingest/jobs.sqlite3."
     )

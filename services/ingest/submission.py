@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
@@ -41,6 +42,40 @@ def fingerprint(spec: BackendSpec, payload: JobPayload) -> str:
     canonical = json.dumps({"backend": spec.display_name, "job": payload.to_wire()},
                            sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class _ValidationPool:
+    """Validation off the event loop: N workers and a short waiting line, never more."""
+
+    def __init__(self, workers: int, line: int) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="validate")
+        self.slots = asyncio.Semaphore(workers)
+        self.admitted = 0
+        self.bound = workers + line
+
+    async def run(self, spec: BackendSpec, raw: Any) -> JobPayload:
+        if self.admitted >= self.bound:
+            raise ApiError(503, "Service unavailable: too many jobs being validated.",
+                           f"at most {self.bound} jobs are validated or waiting at once; "
+                           "retry later", headers={"Retry-After": "1"})
+        self.admitted += 1
+        try:
+            async with self.slots:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self.executor, validated, spec, raw)
+        finally:
+            self.admitted -= 1
+
+
+_POOLS: dict[tuple[int, int], _ValidationPool] = {}
+
+
+def _pool(svc: Services) -> _ValidationPool:
+    # One pool per (workers, line) setting pair per process; the ingest runs one settings object.
+    shape = (svc.settings.validate_workers, svc.settings.validate_queue)
+    if shape not in _POOLS:
+        _POOLS[shape] = _ValidationPool(*shape)
+    return _POOLS[shape]
 
 
 def validated(spec: BackendSpec, raw: Any) -> JobPayload:
@@ -80,15 +115,23 @@ async def submit(
         ApiError: 422 invalid job, 409 key reused with another job, 429 over a limit,
             503 broker unavailable (the stored job is then ERROR and its key is freed).
     """
-    payload = validated(spec, raw_job)
+    # A retry of an accepted job answers with that job even when the user is now at a
+    # limit: the retry is not a new submission. Its key is looked up before the limits; its
+    # fingerprint is of the normalised job, so it is compared after validation.
+    existing = await svc.store.find_key(owner, key) if key else None
+    if existing is None:
+        # Limits come before validation, so an invalid job costs rate-limit credit and a
+        # flood of them is turned away before any CPU is spent on it.
+        await _check_limits(svc, owner)
+    try:
+        payload = await _pool(svc).run(spec, raw_job)
+    except ApiError as exc:
+        if exc.http_status == 503 and existing is None:  # nothing was looked at
+            svc.limiter.refund(owner)
+        raise
     claim = IdempotencyClaim(key, fingerprint(spec, payload)) if key else None
-    if claim is not None:
-        # A retry of an accepted job answers with that job even when the user is now at a
-        # limit: the retry is not a new submission.
-        existing = await svc.store.find_key(owner, claim.key)
-        if existing is not None:
-            return await _replay(svc, owner, claim, *existing)
-    await _check_limits(svc, owner)
+    if claim is not None and existing is not None:
+        return await _replay(svc, owner, claim, *existing)
     job = NewJob(new_job_id(), owner, spec.display_name, payload.to_wire(), RECEIVED_DETAIL)
     outcome = await svc.store.create_job(job, claim)
     if isinstance(outcome, KeyConflict):
