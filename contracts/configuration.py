@@ -51,6 +51,11 @@ class BackendConfiguration(BaseModel):
     wire_order: WireOrder = Field(description="Wire convention.", examples=["interleaved"])
     max_shots: int = Field(description="Most shots per experiment.", examples=[1_000_000])
     max_experiments: int = Field(description="Most experiments per job.", examples=[1000])
+    max_simulation_cost: int | None = Field(
+        default=None,
+        description="Cap on an experiment's estimated simulation cost; None: no cap.",
+        examples=[10**10],
+    )
     simulator: bool = Field(description="False for real hardware.", examples=[True])
     description: str = Field(description="Human-readable description.", examples=["simulator"])
     conditional: Literal[False] = Field(default=False, description="Constant.", examples=[False])
@@ -111,6 +116,7 @@ def backend_configuration(spec: BackendSpec, base_url: str) -> dict[str, Any]:
         wire_order=spec.wire_order,
         max_shots=spec.max_shots,
         max_experiments=spec.max_experiments,
+        max_simulation_cost=spec.max_simulation_cost,
         simulator=spec.simulator,
         description=spec.description,
         url=f"{base_url.rstrip('/')}/api/v2/{spec.backend_name}/",

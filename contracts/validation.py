@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contracts.backends.cost import simulation_cost
 from contracts.backends.hilbert import hilbert_dimension
 from contracts.backends.spec import BackendSpec, InstructionSpec
 from contracts.job import Experiment, Instruction, JobPayload, experiment_index
@@ -179,6 +180,12 @@ def _check_experiment(
         out.add(key, None, Rule.HILBERT_DIMENSION,
                 f"Hilbert-space dimension {dimension} exceeds the limit of {limit} "
                 f"(each wire counts N+1 for `load` N, 2 if not loaded)")
+    cost_limit = spec.max_simulation_cost
+    cost = simulation_cost(experiment.num_wires, instructions) if cost_limit else 0
+    if cost_limit and cost > cost_limit:
+        out.add(key, None, Rule.SIMULATION_COST,
+                f"estimated simulation cost {cost:.3g} exceeds the limit of {cost_limit:.3g} "
+                f"(max_simulation_cost in get_config)")
     return experiment.model_copy(
         update={"instructions": tuple(instructions), "wire_order": wire_order}
     )

@@ -32,6 +32,7 @@ class Rule(StrEnum):
     PARAM_RANGE = "param_range"
     NOT_FINITE = "not_finite"
     HILBERT_DIMENSION = "hilbert_dimension"
+    SIMULATION_COST = "simulation_cost"
 
 
 class Violation(BaseModel):

@@ -46,6 +46,8 @@ SPEC = BackendSpec(
     max_experiments=1000,
     # The simulator holds the full state vector: Π over wires of (N+1), 2 for an unloaded wire.
     max_hilbert_dimension=2**12,
+    # One dense eigh of a 4096-state space (a 64x64 generator gate) is 6.9e10 units, 84.5 s.
+    max_simulation_cost=10**10,
     simulator=True,
     instructions=(
         single_wire_gate("rlx", "omega", TWO_PI, NUM_WIRES, "Evolution under Lx"),

@@ -168,6 +168,13 @@ class BackendSpec(BaseModel):
         description="Qudit backends: cap on the product of the per-wire dimensions.",
         examples=[4096],
     )
+    max_simulation_cost: int | None = Field(
+        default=None,
+        ge=1,
+        description="Qudit backends: cap on an experiment's estimated simulation cost "
+        "(contracts.backends.cost units).",
+        examples=[10**10],
+    )
     simulator: bool = Field(description="False for real hardware.", examples=[True])
     instructions: tuple[InstructionSpec, ...] = Field(
         min_length=1, description="Supported instructions.", examples=[[]]

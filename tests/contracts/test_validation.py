@@ -134,6 +134,11 @@ CASES: list[tuple[Rule, BackendSpec, Any, str | None, int | None, str]] = [
      {"experiment_0": experiment([["load", [w], [500]] for w in range(2)], num_wires=2)},
      "experiment_0", None,
      "experiment_0: Hilbert-space dimension 251001 exceeds the limit of 4096"),
+    (Rule.SIMULATION_COST, MULTIQUDIT,
+     {"experiment_0": experiment([["load", [0], [63]], ["load", [1], [63]],
+                                  ["multiqudit_full", [0, 1], [1.0] * 5]], num_wires=2)},
+     "experiment_0", None,
+     "experiment_0: estimated simulation cost 6.87e+10 exceeds the limit of 1e+10"),
 ]
 
 
