@@ -7,6 +7,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from services.ingest.connections import BodyTimeout
 from services.ingest.errors import ERROR, RESULT_ERROR, ApiError, error_body, http_error_body
 
 log = structlog.get_logger(__name__)
@@ -32,6 +33,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(
             error_body(_status_value(request), detail, message), status=code, headers=headers
         )
+    except BodyTimeout as exc:
+        response = web.json_response(
+            error_body(_status_value(request), "Request timeout.", str(exc)), status=408)
+        response.force_close()  # the rest of the body may still come: nobody reads it
+        return response
     except ConnectionResetError:
         # The client went away mid-request (aiohttp's ClientConnectionResetError is one): its
         # own doing, anyone can cause it, so one short line and no traceback, and no answer.

@@ -16,6 +16,7 @@ from services.common.bus import AsyncPublisher, HandlerContext, TransientError
 from services.common.metrics import register_jobs_by_status, sqlite_status_counts
 from services.common.service import Part, Service, handles
 from services.ingest.app import create_app
+from services.ingest.connections import GuardedRunner, connection_limits
 from services.ingest.events import JobLifecycleEvent, apply_event
 from services.ingest.settings import IngestSettings
 from services.ingest.sqlite_store import SqliteJobStore
@@ -114,10 +115,8 @@ class HttpServer:
             return consumer.ready.is_set()
 
         app = create_app(settings, store, publisher, broker_ready=consuming, consumer=consumer)
-        # A request line or header over aiohttp's default 8 KiB is refused by its HTTP parser
-        # with a plain-text 400 before any of our code runs; at 64 KiB every realistic
-        # oversized query reaches the handlers and gets the JSON error body clients rely on.
-        runner = web.AppRunner(app, access_log=None, max_line_size=65536, max_field_size=65536)
+        runner = GuardedRunner(app, connection_limits(settings), access_log=None,
+                               keepalive_timeout=settings.http_idle_timeout_s)
         await runner.setup()
         try:
             site = web.TCPSite(runner, settings.http_host, settings.http_port)

@@ -26,6 +26,27 @@ class IngestSettings(CommonSettings):
     max_body_bytes: int = Field(
         default=2 * 1024 * 1024, ge=1024, description="Largest request body; larger answers 413."
     )
+    http_head_timeout_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="Longest wait for a request's line and headers (from the connection or its "
+        "first byte); then 408 and the connection closes.",
+    )
+    http_body_timeout_s: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="Longest wait for a request body once its head arrived; then 408.",
+    )
+    http_idle_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Idle keep-alive connections close after this."
+    )
+    http_max_head_bytes: int = Field(
+        default=32768, ge=8192, le=1048576,
+        description="Largest request head (request line and all headers); larger answers 431. "
+        "Each line or field is limited to 8190 bytes on top of that.",
+    )
+    http_max_connections_per_address: int = Field(
+        default=64, ge=1, le=65536,
+        description="Open connections one client address may hold; beyond that 429.",
+    )
     submit_rate: float = Field(
         default=2.0, gt=0, description="Sustained job submissions per second per user."
     )
