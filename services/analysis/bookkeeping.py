@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.common.private_files import private_file
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
@@ -56,7 +58,7 @@ class ResultsBook:
     """All access goes through one connection, serialised by a lock (one consumer thread)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # owners' job ids and results: nobody else's to read
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         # WAL + FULL: a commit survives a power cut once it returned, and readers never block.

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.common.private_files import PRIVATE, write_private_once
+
 APPARATUS = "shotline"
 
 
@@ -124,11 +126,11 @@ def ensure_profile(
         if not secret.exists():
             from zprocess.security import generate_shared_secret  # no labscript_utils import
 
-            try:
-                with open(secret, "x") as f:
-                    f.write(generate_shared_secret() + "\n")
-            except FileExistsError:
-                pass  # another process won the race; its secret is as good
+            # Whoever reads the secret can talk to BLACS and lyse: the owner only. A process
+            # that lost the creation race keeps the winner's secret, which is as good.
+            write_private_once(secret, generate_shared_secret() + "\n")
+        else:
+            os.chmod(secret, PRIVATE)  # one written world-readable by an earlier version
     userlib = root / "userlib"
     labscriptlib = userlib / "labscriptlib" / apparatus
     analysislib = userlib / "analysislib" / apparatus

@@ -43,7 +43,7 @@ WORKER_RESTARTS = Counter(
 BUSY_WINDOW_S = 60.0
 
 
-def serve_metrics(port: int, host: str = "0.0.0.0") -> bool:
+def serve_metrics(port: int, host: str) -> bool:
     """Expose ``/metrics`` on ``port`` (0: disabled, e.g. for a second replica on one host).
 
     A port already taken (a second replica with the default port) is logged, never fatal:

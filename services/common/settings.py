@@ -38,8 +38,9 @@ class CommonSettings(BaseSettings):
         "analysis 9305, archiver 9306), so one host runs them all without clashes.",
     )
     metrics_host: str = Field(
-        default="0.0.0.0",
-        description="Address /metrics binds to; 127.0.0.1 keeps it off the network.",
+        default="127.0.0.1",
+        description="Address /metrics binds to; 0.0.0.0 (or one interface's address) lets a "
+        "Prometheus on another host scrape it.",
     )
     management_url: str = Field(
         default="http://127.0.0.1:15672",

@@ -14,7 +14,10 @@ class EmulatorSettings(CommonSettings):
                               description="Port of /metrics (0: off).")
 
     blacs_port: int = Field(default=42517, ge=1, le=65535, description="Port it serves, as BLACS.")
-    bind_address: str = Field(default="tcp://*", description="zmq bind address, as BLACS binds.")
+    bind_address: str = Field(
+        default="tcp://127.0.0.1",
+        description="zmq bind address; tcp://* (as BLACS binds) when the spooler runs on another host.",
+    )
     lyse_host: str = Field(default="127.0.0.1", description="Where finished shots are submitted.")
     lyse_port: int = Field(default=42519, ge=1, le=65535, description="lyse (shotwatch) port.")
     emulator_cycle_s: float = Field(

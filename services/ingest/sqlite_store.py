@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from contracts.status import JobStatus
+from services.common.private_files import private_file
 from services.ingest.lifecycle import UNFINISHED, JobState, Transition, merge
 from services.ingest.store import (
     Created, CreateOutcome, HistoryEntry, IdempotencyClaim, StoredJob, KeyConflict, NewJob,
@@ -91,7 +92,7 @@ class SqliteJobStore:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # token hashes, job owners: nobody else's to read
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")

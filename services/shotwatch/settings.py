@@ -14,6 +14,9 @@ class ShotwatchSettings(CommonSettings):
                               description="Port of /metrics (0: off).")
 
     lyse_port: int = Field(default=42519, ge=1, le=65535, description="Port it serves, as lyse.")
-    bind_address: str = Field(default="tcp://*", description="zmq bind address, as lyse binds.")
+    bind_address: str = Field(
+        default="tcp://127.0.0.1",
+        description="zmq bind address; tcp://* (as lyse binds) when BLACS or the emulator runs on another host.",
+    )
     zlock: bool = Field(
         default=False, description="Lock shot files through zlock, as BLACS does; on with a real BLACS.")

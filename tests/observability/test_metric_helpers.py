@@ -72,4 +72,4 @@ def test_a_taken_metrics_port_is_not_fatal():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         assert serve_metrics(taken.getsockname()[1], "127.0.0.1") is False
-    assert serve_metrics(0) is False
+    assert serve_metrics(0, "127.0.0.1") is False
