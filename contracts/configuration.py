@@ -51,6 +51,8 @@ class BackendConfiguration(BaseModel):
     wire_order: WireOrder = Field(description="Wire convention.", examples=["interleaved"])
     max_shots: int = Field(description="Most shots per experiment.", examples=[1_000_000])
     max_experiments: int = Field(description="Most experiments per job.", examples=[1000])
+    max_job_shots: int = Field(description="Most shots per job, all experiments together.",
+                               examples=[2000])
     max_simulation_cost: int | None = Field(
         default=None,
         description="Cap on an experiment's estimated simulation cost; None: no cap.",
@@ -116,6 +118,7 @@ def backend_configuration(spec: BackendSpec, base_url: str) -> dict[str, Any]:
         wire_order=spec.wire_order,
         max_shots=spec.max_shots,
         max_experiments=spec.max_experiments,
+        max_job_shots=spec.max_job_shots,
         max_simulation_cost=spec.max_simulation_cost,
         simulator=spec.simulator,
         description=spec.description,

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from contracts.job import JobPayload
 from contracts.status import JobStatus
@@ -110,16 +110,22 @@ class JobSubmitted(Event):
     )
 
 
-class SpooledShot(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    shot_index: int = Field(ge=0, description="Index of the shot within its experiment.")
-    path: ShotPath
-
-
 class SpooledExperiment(BaseModel):
+    """One experiment of a spooled job: a count, not a list, so that ``JobSpooled`` has the same
+    size whatever the number of shots (each shot's path arrives with its own ShotFinished)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: ExperimentName
-    shots: list[SpooledShot] = Field(description="Every shot file of the experiment, in order.")
+    n_shots: int = Field(ge=0, description="Shots of the experiment, indexed 0 to n_shots - 1.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _listed_shots(cls, data: Any) -> Any:
+        # A JobSpooled that listed every shot ({"shots": [{shot_index, path}, ...]}) may still
+        # wait in a queue across an upgrade; it decodes to its count.
+        if isinstance(data, dict) and "n_shots" not in data and isinstance(data.get("shots"), list):
+            data = {**{k: v for k, v in data.items() if k != "shots"}, "n_shots": len(data["shots"])}
+        return data
 
 
 class JobSpooled(Event):
@@ -231,8 +237,13 @@ def decode_event(type_name: str | None, body: bytes) -> Event:
         raise UndecodableEvent(f"invalid {type_name}: {exc}") from exc
 
 
+class MessageTooLarge(ValueError):
+    """An event whose encoding exceeds ``MAX_MESSAGE_BYTES``: no retry can send it."""
+
+
 def encode_event(event: Event) -> bytes:
     body = event.model_dump_json().encode()
     if len(body) > MAX_MESSAGE_BYTES:
-        raise ValueError(f"{type(event).__name__} of {len(body)} bytes exceeds {MAX_MESSAGE_BYTES}")
+        raise MessageTooLarge(
+            f"{type(event).__name__} of {len(body)} bytes exceeds {MAX_MESSAGE_BYTES}")
     return body

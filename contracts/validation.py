@@ -8,13 +8,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from contracts.backends.cost import simulation_cost
+from contracts.backends.cost import result_bytes, simulation_cost
 from contracts.backends.hilbert import hilbert_dimension
 from contracts.backends.spec import BackendSpec, InstructionSpec
+from contracts.events import MAX_MESSAGE_BYTES
 from contracts.job import Experiment, Instruction, JobPayload, experiment_index
 from contracts.violations import MAX_VIOLATIONS, JobRejected, Rule, Violation, ViolationCollector
 
 __all__ = ["MAX_VIOLATIONS", "JobRejected", "Rule", "Violation", "validate_job"]
+#: What a result may take of one message; the rest is the event's envelope and header.
+RESULT_BUDGET_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
+
 
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
@@ -55,9 +59,27 @@ def validate_job(spec: BackendSpec, raw: Any) -> JobPayload:
             checked = _check_experiment(spec, key, experiment, out)
             if checked is not None:
                 experiments[key] = checked
+    if not out.violations:
+        _check_job_totals(spec, experiments, out)
     if out.violations:
         raise JobRejected(out.violations, out.truncated)
     return JobPayload(experiments)
+
+
+def _check_job_totals(spec: BackendSpec, experiments: Mapping[str, Experiment],
+                      out: ViolationCollector) -> None:
+    """Bounds on the job as a whole: its shots, and the result message they make."""
+    shots = sum(e.shots for e in experiments.values())
+    if shots > spec.max_job_shots:
+        out.add(None, None, Rule.JOB_SHOTS,
+                f"{shots} shots in all exceed the limit of {spec.max_job_shots} per job for "
+                f"{spec.display_name} (max_job_shots in get_config); split it into several jobs")
+        return
+    size = sum(result_bytes(e.num_wires, e.instructions, e.shots) for e in experiments.values())
+    if size > RESULT_BUDGET_BYTES:
+        out.add(None, None, Rule.RESULT_SIZE,
+                f"the result of this job could reach {size} bytes, over the limit of "
+                f"{RESULT_BUDGET_BYTES} for one result message; send fewer shots or wires per job")
 
 
 def _check_key(spec: BackendSpec, key: Any, out: ViolationCollector) -> bool:

@@ -33,6 +33,8 @@ class Rule(StrEnum):
     NOT_FINITE = "not_finite"
     HILBERT_DIMENSION = "hilbert_dimension"
     SIMULATION_COST = "simulation_cost"
+    JOB_SHOTS = "job_shots"
+    RESULT_SIZE = "result_size"
 
 
 class Violation(BaseModel):

@@ -45,7 +45,7 @@ SPEC = BackendSpec(
     # address the wrong modes, so it is refused rather than reinterpreted.
     wire_order="interleaved",
     accepted_wire_orders=("interleaved",),
-    max_shots=1_000_000,
+    max_shots=2000,
     max_experiments=1000,
     simulator=True,
     instructions=(

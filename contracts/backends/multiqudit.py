@@ -42,7 +42,7 @@ SPEC = BackendSpec(
     cold_atom_type="spin",
     num_wires=NUM_WIRES,
     wire_order="sequential",
-    max_shots=1_000_000,
+    max_shots=2000,
     max_experiments=1000,
     # The simulator holds the full state vector: Π over wires of (N+1), 2 for an unloaded wire.
     max_hilbert_dimension=2**12,

@@ -155,6 +155,15 @@ class BackendSpec(BaseModel):
     )
     max_shots: int = Field(ge=1, description="Most shots per experiment.", examples=[1_000_000])
     max_experiments: int = Field(ge=1, description="Most experiments per job.", examples=[1000])
+    max_job_shots: int = Field(
+        default=2000,
+        ge=1,
+        le=10_000_000,
+        description="Most shots of one job, all its experiments together: how long one job may "
+        "hold the apparatus, and how large its result may grow. The test suite runs a job of "
+        "the default size end to end.",
+        examples=[2000],
+    )
     max_instructions: int = Field(
         default=MAX_INSTRUCTIONS,
         ge=1,

@@ -10,7 +10,9 @@ from typing import Any
 import structlog
 
 from contracts.backends import UnknownBackendError, get_backend
-from contracts.events import JobCancelled, JobDone, JobFailed, JobSpooled, JobStatusChanged, ShotArchived
+from contracts.events import (
+    JobCancelled, JobDone, JobFailed, JobSpooled, JobStatusChanged, MessageTooLarge, ShotArchived,
+)
 from contracts.job import JobPayload, experiment_index
 from contracts.result import build_result
 from contracts.status import JobStatus
@@ -75,7 +77,7 @@ class ResultsKeeper:
 
     @handles(RESULTS_PROGRESS)
     def on_job_spooled(self, event: JobSpooled, ctx: HandlerContext) -> None:
-        shots = [(e.name, s.shot_index) for e in event.experiments for s in e.shots]
+        shots = [(e.name, k) for e in event.experiments for k in range(e.n_shots)]
         self._book.expect(event.job_id, event.backend, shots, event.total_shots)
         self._advance(ctx)
 
@@ -116,7 +118,13 @@ class ResultsKeeper:
             ctx.fail("result", str(exc))
             self._book.set_state(job_id, "failed")
             return
-        ctx.publish(JobDone, result=result)
+        try:
+            ctx.publish(JobDone, result=result)
+        except MessageTooLarge as exc:  # validation bounds results (RESULT_SIZE); last line
+            log.error("result_too_large", reason=str(exc))
+            ctx.fail("result", f"the result is too large to send: {exc}")
+            self._book.set_state(job_id, "failed")
+            return
         # Marked after the publish: a crash in between publishes JobDone again (at least once),
         # never not at all.
         self._book.set_state(job_id, "done")

@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 
 from contracts.backends import BackendSpec
-from contracts.events import JobCancelRequested, JobSubmitted
+from contracts.events import MAX_MESSAGE_BYTES, JobCancelRequested, JobSubmitted, MessageTooLarge
 from contracts.job import JobPayload
 from contracts.status import RECEIVED_DETAIL, JobStatus
 from contracts.validation import JobRejected, validate_job
@@ -29,7 +29,8 @@ PRODUCER = "ingest"
 QUEUED_DETAIL = "Passed validation; queued."
 #: A publish that has not been confirmed by then is treated as failed (the job is rejected).
 PUBLISH_TIMEOUT_S = 15.0
-BROKER_DOWN = "the job queue is unavailable (message broker unreachable); nothing was queued"
+NOT_QUEUED = ("the job queue did not take the job (the message broker refused it or could not be "
+              "reached); nothing was run: submit it again")
 
 
 def new_job_id() -> str:
@@ -79,15 +80,30 @@ def _pool(svc: Services) -> _ValidationPool:
 
 
 def validated(spec: BackendSpec, raw: Any) -> JobPayload:
-    """The job normalised by the contracts, or 422 naming experiment, instruction and rule."""
+    """The job normalised by the contracts, or 422 naming experiment, instruction and rule;
+    413 if the normalised job would not fit in one message (runs in the validation pool)."""
     try:
-        return validate_job(spec, raw)
+        payload = validate_job(spec, raw)
     except JobRejected as exc:
         violations = [v.model_dump(mode="json") for v in exc.violations]
         raise ApiError(
             422, "Failed json sanity check.", str(exc),
             extra={"violations": violations, "truncated": exc.truncated},
         ) from None
+    size = submitted_bytes(spec, payload)
+    if size > MAX_MESSAGE_BYTES:
+        raise ApiError(413, "The job is too large once validated.",
+                       f"the validated job takes {size} bytes as a message, over the limit of "
+                       f"{MAX_MESSAGE_BYTES} (a `load` on several wires counts once per wire); "
+                       "split it into smaller jobs")
+    return payload
+
+
+def submitted_bytes(spec: BackendSpec, payload: JobPayload) -> int:
+    """Bytes of the JobSubmitted the job becomes, with the longest owner and job id possible."""
+    event = JobSubmitted.create(PRODUCER, job_id="0" * 64, backend=spec.display_name,
+                                owner="x" * 64, payload=payload)
+    return len(event.model_dump_json().encode())
 
 
 async def _check_limits(svc: Services, owner: str) -> None:
@@ -152,15 +168,30 @@ async def _queue(svc: Services, job: StoredJob) -> StoredJob:
         await asyncio.wait_for(svc.publisher.publish(event), PUBLISH_TIMEOUT_S)
     except (PublishFailed, asyncio.TimeoutError) as exc:
         log.error("job_not_queued", job_id=job.job_id, error=str(exc)[:500])
-        await svc.store.reject_job(job.job_id, BROKER_DOWN)
-        svc.limiter.refund(job.owner)
-        raise ApiError(503, "Service unavailable: the job was not queued.", BROKER_DOWN,
-                       headers={"Retry-After": "10"}) from None
+        await _unadmit(svc, job, NOT_QUEUED)
+        raise ApiError(503, "Service unavailable: the job was not queued.", NOT_QUEUED,
+                       job_id=job.job_id, headers={"Retry-After": "10"}) from None
+    except MessageTooLarge as exc:  # validation bounds the size; this is the last line
+        await _unadmit(svc, job, f"the job is too large to queue: {exc}")
+        raise ApiError(413, "The job is too large once validated.", str(exc),
+                       job_id=job.job_id) from None
+    except BaseException:
+        # Whatever else went wrong, the stored job must not wait in INITIALIZING for a
+        # restart, counting against its owner's limit.
+        await asyncio.shield(_unadmit(svc, job, NOT_QUEUED))
+        raise
     await svc.store.mark_queued(job.job_id, QUEUED_DETAIL)
     log.info("job_queued", job_id=job.job_id, backend=job.backend, owner=job.owner)
     stored = await svc.store.get_job(job.job_id, job.owner)
     assert stored is not None
     return stored
+
+
+async def _unadmit(svc: Services, job: StoredJob, reason: str) -> None:
+    """Undo an admission whose publish failed: the job ends ERROR with ``reason`` and no longer
+    counts against its owner's unfinished jobs or rate."""
+    await svc.store.reject_job(job.job_id, reason)
+    svc.limiter.refund(job.owner)
 
 
 async def _replay(

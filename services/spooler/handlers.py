@@ -7,12 +7,11 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from contracts.job import experiment_index
 
 import structlog
 
 from contracts.events import (
-    JobCancelled, JobCancelRequested, JobSpooled, JobSubmitted, SpooledExperiment, SpooledShot,
+    JobCancelled, JobCancelRequested, JobSpooled, JobSubmitted, SpooledExperiment,
 )
 from contracts.job import experiment_index
 from services.common.bus import HandlerContext, JobEvents
@@ -54,10 +53,7 @@ def plan_job(event: JobSubmitted, shots_root: Path, labscriptlib: Path,
 
 def announce_spooled(job: JobEvents, record: JobRecord) -> None:
     job.publish(JobSpooled, total_shots=record.planned, experiments=[
-        SpooledExperiment(name=e.name, shots=[SpooledShot(shot_index=k, path=e.shot_path(k))
-                                              for k in range(e.n_shots)])
-        for e in record.experiments
-    ])
+        SpooledExperiment(name=e.name, n_shots=e.n_shots) for e in record.experiments])
 
 
 def on_job_submitted(event: JobSubmitted, ctx: HandlerContext, spooling: Spooling) -> None:

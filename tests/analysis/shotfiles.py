@@ -26,7 +26,7 @@ from pathlib import Path  # noqa: E402
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
-from contracts.events import JobSpooled, ShotFinished, SpooledExperiment, SpooledShot  # noqa: E402
+from contracts.events import JobSpooled, ShotFinished, SpooledExperiment  # noqa: E402
 from services.common.shot_storage import sha256_of  # noqa: E402
 from services.common.imaging import render_fluorescence  # noqa: E402
 from services.emulator.physics import simulate  # noqa: E402
@@ -120,9 +120,7 @@ def job_spooled(job: dict[str, list[BuiltShot]]) -> JobSpooled:
     first = next(iter(job.values()))[0]
     return JobSpooled.create(
         "test", job_id=first.job_id, backend=first.backend,
-        experiments=[SpooledExperiment(name=name, shots=[
-            SpooledShot(shot_index=s.shot_index, path=str(s.path)) for s in shots])
-            for name, shots in job.items()],
+        experiments=[SpooledExperiment(name=name, n_shots=len(shots)) for name, shots in job.items()],
         total_shots=sum(len(s) for s in job.values()),
     )
 

@@ -37,11 +37,11 @@ def test_url_is_the_v2_url_of_the_full_backend_name() -> None:
 def test_fermion_config_matches_the_qlued_v2_fixture_shape() -> None:
     real = fixture("qlued_v2_fermions_showcase.get_config.response.json")
     ours = backend_configuration(BACKENDS["fermions"], "https://qlued.alqor.io")
-    # Exactly the fixture's keys plus shotline's own published limit (clients ignore extra keys).
-    assert set(ours) == set(real) | {"max_simulation_cost"}
+    # Exactly the fixture's keys plus shotline's own published limits (clients ignore extra keys).
+    assert set(ours) == set(real) | {"max_simulation_cost", "max_job_shots"}
     assert ours["gates"] == real["gates"]
     same = ("basis_gates", "cold_atom_type", "num_species", "wire_order", "n_qubits",
-            "max_shots", "max_experiments", "coupling_map", "description", "display_name")
+            "max_experiments", "coupling_map", "description", "display_name")
     assert {k: ours[k] for k in same} == {k: real[k] for k in same}
     assert sorted(ours["supported_instructions"]) == sorted(real["supported_instructions"])
 

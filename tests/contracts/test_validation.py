@@ -13,6 +13,11 @@ from tests.contracts.helpers import fixture, lab_backend
 FERMIONS, SINGLEQUDIT, MULTIQUDIT, RYDBERG = (BACKENDS[n] for n in BACKENDS)
 
 
+#: A lab backend whose bounds let a job's result outgrow one message.
+WIDE = BACKENDS["fermions"].model_copy(
+    update={"num_wires": 64, "max_shots": 10**6, "max_job_shots": 10**6})
+
+
 def experiment(instructions: list, **extra: Any) -> dict[str, Any]:
     return {"instructions": instructions, "shots": 3, "num_wires": 8, **extra}
 
@@ -100,8 +105,8 @@ CASES: list[tuple[Rule, BackendSpec, Any, str | None, int | None, str]] = [
      "experiment_1001", None, "experiment_1001: experiment index 1001 exceeds"),
     (Rule.TOO_MANY_INSTRUCTIONS, FERMIONS, {"experiment_0": experiment([FHOP] * 2001)},
      "experiment_0", None, "experiment_0: instructions"),
-    (Rule.SHOTS_LIMIT, FERMIONS, {"experiment_0": experiment([], shots=1_000_001)},
-     "experiment_0", None, "experiment_0: shots 1000001 exceed the limit of 1000000"),
+    (Rule.SHOTS_LIMIT, FERMIONS, {"experiment_0": experiment([], shots=2001)},
+     "experiment_0", None, "experiment_0: shots 2001 exceed the limit of 2000"),
     (Rule.NUM_WIRES, FERMIONS, {"experiment_0": experiment([], num_wires=9)},
      "experiment_0", None, "experiment_0: num_wires 9 exceeds the backend's 8 wires"),
     (Rule.WIRE_ORDER, FERMIONS, {"experiment_0": experiment([], wire_order="sequential")},
@@ -139,6 +144,12 @@ CASES: list[tuple[Rule, BackendSpec, Any, str | None, int | None, str]] = [
                                   ["multiqudit_full", [0, 1], [1.0] * 5]], num_wires=2)},
      "experiment_0", None,
      "experiment_0: estimated simulation cost 6.87e+10 exceeds the limit of 1e+10"),
+    (Rule.JOB_SHOTS, FERMIONS, {f"experiment_{i}": experiment([], shots=1000) for i in range(3)},
+     None, None, "3000 shots in all exceed the limit of 2000 per job for fermions "
+     "(max_job_shots in get_config)"),
+    (Rule.RESULT_SIZE, WIDE, {f"experiment_{i}": experiment([], shots=100_000, num_wires=64)
+                              for i in range(3)},
+     None, None, "the result of this job could reach 81612288 bytes, over the limit of 4128768"),
 ]
 
 

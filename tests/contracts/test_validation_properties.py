@@ -47,7 +47,8 @@ def jobs(draw: st.DrawFn, spec: BackendSpec) -> dict[str, Any]:
     for index in indices:
         body: dict[str, Any] = {
             "instructions": draw(st.lists(instructions(spec), max_size=8)),
-            "shots": draw(st.integers(1, spec.max_shots)),
+            # At most 4 experiments: each within max_shots, the job within max_job_shots.
+            "shots": draw(st.integers(1, min(spec.max_shots, spec.max_job_shots // 4))),
             "num_wires": draw(st.integers(1, spec.num_wires)),
             "wire_order": draw(st.sampled_from(spec.accepted_wire_orders)),
         }
