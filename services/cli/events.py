@@ -29,7 +29,8 @@ def format_event(routing_key: str, type_name: str | None, body: bytes) -> str:
 
 def follow(pattern: str, count: int = 0, settings: CommonSettings | None = None) -> int:
     settings = settings or load_settings(CommonSettings)
-    connection = pika.BlockingConnection(connection_parameters(settings.amqp_url, "events.follow"))
+    connection = pika.BlockingConnection(connection_parameters(
+        settings.amqp_url.get_secret_value(), "events.follow"))
     channel = connection.channel()
     # The observer user of the broker definitions may declare nothing but its own queue.
     (declare_exchanges if settings.declare_topology == "all" else verify_exchanges)(channel)

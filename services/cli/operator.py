@@ -17,7 +17,8 @@ from services.common.settings import CommonSettings, load_settings
 
 def declare_topology(settings: CommonSettings | None = None) -> int:
     settings = settings or load_settings(CommonSettings)
-    connection = pika.BlockingConnection(connection_parameters(settings.amqp_url, "operator"))
+    connection = pika.BlockingConnection(connection_parameters(
+        settings.amqp_url.get_secret_value(), "operator"))
     declare_queues(connection.channel(), QUEUES)
     connection.close()
     print(f"declared {len(QUEUES)} work queues with their DLQs on vhost {settings.vhost!r}")
@@ -51,9 +52,11 @@ def dead_letters(action: str, queue_name: str, count: int, settings: CommonSetti
     except KeyError as exc:
         print(exc.args[0], file=sys.stderr)
         return 2
-    connection = pika.BlockingConnection(connection_parameters(settings.amqp_url, "operator"))
+    connection = pika.BlockingConnection(connection_parameters(
+        settings.amqp_url.get_secret_value(), "operator"))
     channel = connection.channel()
-    publisher = Publisher(settings.amqp_url, "operator") if action == "replay" else None
+    publisher = Publisher(
+        settings.amqp_url.get_secret_value(), "operator") if action == "replay" else None
     handled = kept = 0
     try:
         while handled < count:

@@ -113,7 +113,7 @@ class Service(Generic[S]):
         routes = self.routes()
         if not routes:
             return None
-        return Consumer(self.settings.amqp_url, self.name, routes,
+        return Consumer(self.settings.amqp_url.get_secret_value(), self.name, routes,
                         declare=self.settings.declare_topology, **self.consumer_options())
 
     def parts(self) -> list[Part]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -18,8 +18,10 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SHOTLINE_", frozen=True, extra="ignore")
 
-    amqp_url: str = Field(
-        default=DEFAULT_AMQP_URL,
+    # A secret: it holds the broker password. repr, logs and tracebacks show asterisks; code
+    # that connects asks for get_secret_value().
+    amqp_url: SecretStr = Field(
+        default=SecretStr(DEFAULT_AMQP_URL),
         description="Broker URL; its vhost (the path, URL-encoded: %2F is '/') is used everywhere.",
     )
     home: Path = Field(default=Path("./var"), description="Root of all state: job store, shots, archive.")
@@ -49,8 +51,8 @@ class CommonSettings(BaseSettings):
 
     @field_validator("amqp_url")
     @classmethod
-    def _check_amqp_url(cls, value: str) -> str:
-        parts = urlsplit(value)
+    def _check_amqp_url(cls, value: SecretStr) -> SecretStr:
+        parts = urlsplit(value.get_secret_value())
         if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
             raise ValueError("must look like amqp://user:password@host:5672/vhost")
         return value
@@ -76,7 +78,7 @@ class CommonSettings(BaseSettings):
 
     @property
     def vhost(self) -> str:
-        path = urlsplit(self.amqp_url).path
+        path = urlsplit(self.amqp_url.get_secret_value()).path
         return unquote(path[1:]) if len(path) > 1 else "/"
 
 

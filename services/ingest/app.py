@@ -78,7 +78,7 @@ def create_app(
         publisher=publisher,
         registry=registry if registry is not None else settings.registry(),
         limiter=RateLimiter(settings.submit_rate, settings.submit_burst),
-        broker_ready=broker_ready or tcp_probe(settings.amqp_url),
+        broker_ready=broker_ready or tcp_probe(settings.amqp_url.get_secret_value()),
     )
     served = app[SERVICES].registry.values()
     app[OPENAPI] = build_openapi([n for s in served for n in (s.display_name, s.backend_name)])
@@ -87,8 +87,8 @@ def create_app(
     async def bus_lifetime(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(
-                None, declare_destinations, settings.amqp_url, settings.declare_topology)
+            await loop.run_in_executor(None, declare_destinations,
+                                       settings.amqp_url.get_secret_value(), settings.declare_topology)
         except Exception as exc:  # broker down at start: /readyz says so; posts answer 503
             log.warning("declare_failed", error=repr(exc)[:300])
         thread = None

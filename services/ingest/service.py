@@ -109,7 +109,8 @@ class HttpServer:
         self._service.folder = JobEventFolder(store, loop)
         consumer = self._service.consumer()
         assert consumer is not None
-        publisher = AsyncPublisher(settings.amqp_url, "ingest.publisher", threads=settings.publish_threads)
+        publisher = AsyncPublisher(settings.amqp_url.get_secret_value(), "ingest.publisher",
+                                   threads=settings.publish_threads)
 
         async def consuming() -> bool:
             return consumer.ready.is_set()

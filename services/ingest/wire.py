@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from services.ingest.errors import ApiError, bad_request, unauthorized
 from services.ingest.tokens import MAX_TOKEN_LENGTH
@@ -24,7 +25,7 @@ class Submission:
     """A post_job request, whatever generation sent it."""
 
     job: Any
-    token: str | None
+    token: SecretStr | None
 
 
 def parse_json_text(text: str, what: str) -> Any:
@@ -41,9 +42,10 @@ def bearer_token(request: web.Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def pick_token(request: web.Request, *sources: Mapping[str, Any]) -> str | None:
+def pick_token(request: web.Request, *sources: Mapping[str, Any]) -> SecretStr | None:
     """The token from, in order: a Bearer header, then `token` or `password` (legacy, where
-    pennylane-ls and pre-2023 qiskit-cold-atom put the token) in each source."""
+    pennylane-ls and pre-2023 qiskit-cold-atom put the token) in each source. A SecretStr from
+    here on: whatever logs or prints it shows asterisks."""
     found = bearer_token(request)
     for source in sources:
         if found is not None:
@@ -55,7 +57,7 @@ def pick_token(request: web.Request, *sources: Mapping[str, Any]) -> str | None:
                 break
     if found is not None and len(found) > MAX_TOKEN_LENGTH:
         raise unauthorized()
-    return found
+    return SecretStr(found) if found is not None else None
 
 
 async def read_submission(request: web.Request) -> Submission:

@@ -71,7 +71,8 @@ class Shotwatch(Service[ShotwatchSettings], name="shotwatch", settings=Shotwatch
         # zprocess calls the handler from its one server thread; pika wants a publisher per thread.
         publisher = getattr(self._local, "publisher", None)
         if publisher is None:
-            publisher = self._local.publisher = Publisher(self.settings.amqp_url, "shotwatch.publisher")
+            publisher = self._local.publisher = Publisher(
+                self.settings.amqp_url.get_secret_value(), "shotwatch.publisher")
         return publisher
 
     def handle(self, request: object) -> str:
@@ -116,7 +117,7 @@ class Shotwatch(Service[ShotwatchSettings], name="shotwatch", settings=Shotwatch
         Like every other service, shotwatch waits for a broker that is down at start."""
         delay = 0.2
         while not self._stop.is_set():
-            publisher = Publisher(self.settings.amqp_url, "shotwatch.rescan")
+            publisher = Publisher(self.settings.amqp_url.get_secret_value(), "shotwatch.rescan")
             try:
                 return rescan(self.shots_root, self.announced, publisher)
             except PublishFailed as exc:

@@ -48,7 +48,8 @@ class Feeder:
             self._book.changed.notify_all()
 
     def run(self) -> None:
-        publisher = Publisher(self._settings.amqp_url, f"{self._producer}.feeder")
+        publisher = Publisher(
+            self._settings.amqp_url.get_secret_value(), f"{self._producer}.feeder")
         self.ready.set()
         try:
             while not self._stop.is_set():

@@ -12,7 +12,7 @@ def test_defaults_and_vhost(monkeypatch, tmp_path):
     monkeypatch.delenv("SHOTLINE_AMQP_URL", raising=False)
     monkeypatch.setenv("SHOTLINE_HOME", str(tmp_path))
     settings = load_settings(CommonSettings)
-    assert settings.amqp_url == "amqp://guest:guest@127.0.0.1:5672/%2F"
+    assert settings.amqp_url.get_secret_value() == "amqp://guest:guest@127.0.0.1:5672/%2F"
     assert settings.vhost == "/"
     assert settings.home == tmp_path.resolve()
 
@@ -46,3 +46,12 @@ def test_command_refuses_to_start_with_invalid_settings():
     )
     assert proc.returncode == 2
     assert "SHOTLINE_AMQP_URL" in proc.stderr
+
+
+def test_the_broker_url_is_a_secret_in_every_rendering(monkeypatch):
+    monkeypatch.setenv("SHOTLINE_AMQP_URL", "amqp://ingest:s3cret-pw@broker:5672/lab")
+    settings = load_settings(CommonSettings)
+    for rendering in (repr(settings), str(settings), str(settings.model_dump()),
+                      settings.model_dump_json()):
+        assert "s3cret-pw" not in rendering, rendering
+    assert settings.vhost == "lab"

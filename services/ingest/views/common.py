@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from contracts.backends import BackendSpec
 from services.ingest.context import Services
@@ -10,11 +11,11 @@ from services.ingest.errors import ApiError, unauthorized
 from services.ingest.tokens import token_hash
 
 
-async def authenticate(svc: Services, token: str | None) -> str:
+async def authenticate(svc: Services, token: SecretStr | None) -> str:
     """The user owning ``token``; 401 for a missing, unknown or revoked one."""
-    if not token:
+    if token is None or not token.get_secret_value():
         raise unauthorized()
-    user = await svc.store.user_for_token_hash(token_hash(token))
+    user = await svc.store.user_for_token_hash(token_hash(token.get_secret_value()))
     if user is None:
         raise unauthorized()
     return user
