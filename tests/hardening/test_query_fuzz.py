@@ -1,4 +1,4 @@
-"""Hypothesis fuzzing of every query parameter of every ingest route with hostile raw query strings."""
+"""Hypothesis fuzzing of every query parameter of every ingest route, with raw hostile queries."""
 
 from __future__ import annotations
 
@@ -185,8 +185,9 @@ json_param_values = st.one_of(
 ).map(enc)
 SPECIFIC = {"limit": numbers, "cursor": cursor_values,
             "json": json_param_values,
-            "status": st.sampled_from([s.value for s in JobStatus] + [s.value.lower() for s in JobStatus]
-                                      + ["ｑｕｅｕｅｄ", "DONE", "DONE'; DROP TABLE jobs;--"]).map(text_value)}
+            "status": st.sampled_from(
+                [s.value for s in JobStatus] + [s.value.lower() for s in JobStatus]
+                + ["ｑｕｅｕｅｄ", "DONE", "DONE'; DROP TABLE jobs;--"]).map(text_value)}
 
 
 def value_strategy(name: str, real: dict[str, list[str]]) -> st.SearchStrategy[str]:
@@ -333,8 +334,8 @@ def check_answer(case: str, path: str, code: int, headers: dict[str, str], body:
     if code >= 400:
         assert headers.get("content-type", "").startswith("application/json"), f"{case}: {headers}"
         answer = json.loads(body)
-        assert isinstance(answer, dict) and {"status", "detail", "error_message"} <= answer.keys(), \
-            f"{case}: {answer}"
+        fields = {"status", "detail", "error_message"}
+        assert isinstance(answer, dict) and fields <= answer.keys(), f"{case}: {answer}"
         # Lowercase on result polls (see services.ingest.errors.RESULT_ERROR).
         status = "error" if "get_job_result" in unquote(path) else "ERROR"
         assert answer["status"] == status and answer["detail"], f"{case}: {answer}"
