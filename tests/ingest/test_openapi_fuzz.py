@@ -4,28 +4,21 @@ documented and matching its schema. Bounded (few examples per operation) to stay
 from __future__ import annotations
 
 import zlib
-
-import asyncio
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
-from aiohttp import web
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     content_type_conformance, not_a_server_error, response_headers_conformance,
     response_schema_conformance, status_code_conformance,
 )
 
-from services.ingest.app import create_app
 from services.ingest.openapi import build_openapi
 from services.ingest.settings import IngestSettings
-from services.ingest.sqlite_store import SqliteJobStore
-from services.ingest.tokens import token_hash
 
-from tests.ingest.conftest import ALICE, RecordingPublisher, always_ready, make_settings
+from tests.ingest.conftest import ALICE
+from tests.ingest.inprocess import serve_in_thread
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
@@ -33,37 +26,10 @@ NAMES = [n for s in IngestSettings().registry().values() for n in (s.display_nam
 schema = schemathesis.openapi.from_dict(build_openapi(NAMES))
 
 
-def serve_in_thread(tmp: Path) -> Iterator[str]:
-    """The app on a real port, its loop in a thread: schemathesis calls it with requests."""
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    holder: dict[str, object] = {}
-
-    async def start() -> None:
-        store = SqliteJobStore(tmp / "jobs.sqlite3")
-        await store.add_user("alice", token_hash(ALICE))
-        app = create_app(make_settings(tmp), store, RecordingPublisher(), broker_ready=always_ready)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        holder["runner"] = runner
-        holder["port"] = runner.addresses[0][1]
-        started.set()
-
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()),
-                              daemon=True)
-    thread.start()
-    assert started.wait(20), "app did not start"
-    yield f"http://127.0.0.1:{holder['port']}"
-    asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(20)  # type: ignore[attr-defined]
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(20)
-
-
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from serve_in_thread(tmp_path_factory.mktemp("fuzz"))
+    with serve_in_thread(tmp_path_factory.mktemp("fuzz")) as served:
+        yield served.base_url
 
 
 @schema.parametrize()
