@@ -1,0 +1,147 @@
+"""A long-lived child process that serves requests over a pipe, with a timeout and a SIGKILL.
+
+The spooler's compiler and the emulator's physics each run in one: their imports are paid once,
+when the child starts, and a request that hangs or crashes the interpreter only costs the child.
+The child is spawned (never forked: the parent has threads and broker connections) and runs
+``serve(conn, env, entry)``: ``entry`` ("module:function") is a factory called once in the
+child (it pays the imports) that returns the request handler; every request's reply is what the
+handler returns. The child announces itself ready after the factory returned, so a request's
+timeout never counts the child's start.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+from multiprocessing.connection import Connection
+from typing import Any
+
+from services.common.worker_restarts import exit_description
+
+_READY = "ready"
+
+
+class ChildDied(Exception):
+    """The child ended mid-request; ``str`` says how (``SIGKILL``, ``exit code 1``)."""
+
+
+class ChildTimedOut(Exception):
+    """The child did not answer within the request's timeout (it is still running)."""
+
+
+class ChildUnavailable(RuntimeError):
+    """The child could not be started (the environment is broken, not the request)."""
+
+
+def serve(conn: Connection, env: dict[str, str], entry: str) -> None:
+    """The child's main loop: build the handler, say ready, answer requests until EOF."""
+    os.environ.update(env)
+    module, _, factory = entry.partition(":")
+    handler = getattr(importlib.import_module(module), factory)()
+    conn.send(_READY)
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:  # the parent closed its end: stop
+            return
+        conn.send(handler(request))
+
+
+class ChildProcess:
+    """One child process, started lazily; used by one thread at a time."""
+
+    def __init__(self, name: str, entry: str, env: dict[str, str] | None = None,
+                 start_timeout_s: float = 120.0) -> None:
+        self._name = name
+        self._entry = entry
+        self._env = dict(env or {})
+        self._start_timeout = start_timeout_s
+        self._ctx = multiprocessing.get_context("spawn")
+        self._process: Any = None
+        self._conn: Connection | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        """Start the child unless it runs, and wait until its handler is built.
+
+        Raises:
+            ChildUnavailable: it died or stayed silent while starting.
+        """
+        if self._process is not None and self._process.is_alive():
+            return
+        self.close()
+        parent, child = self._ctx.Pipe()
+        # daemon: a parent that exits takes its child with it.
+        self._process = self._ctx.Process(target=serve, args=(child, self._env, self._entry),
+                                          name=self._name, daemon=True)
+        self._process.start()
+        child.close()  # only the child holds its end: its death reads as EOF here
+        self._conn = parent
+        try:
+            ready = parent.poll(self._start_timeout) and parent.recv() == _READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            how = exit_description(self._process.exitcode)
+            self.kill()
+            raise ChildUnavailable(f"worker process {self._name} did not start ({how})")
+
+    def request(self, message: Any, timeout_s: float) -> Any:
+        """Send one request and return the handler's reply.
+
+        Raises:
+            ChildDied: the child ended before it replied (it is reaped; the next request
+                starts a fresh one).
+            ChildTimedOut: no reply within ``timeout_s``; the child is left running, for the
+                caller to kill or close.
+            ChildUnavailable: the child cannot be started.
+        """
+        self.start()
+        conn = self._conn
+        assert conn is not None
+        try:
+            conn.send(message)
+            if not conn.poll(timeout_s):
+                raise ChildTimedOut(f"no reply within {timeout_s:g} s")
+            return conn.recv()
+        except (EOFError, OSError) as exc:  # BrokenPipeError is an OSError
+            raise ChildDied(self._reap()) from exc
+
+    def _reap(self) -> str:
+        """How the child ended; waited for, as its pipe can close before the process is gone."""
+        process = self._process
+        if process is not None:
+            process.join(5)
+        how = exit_description(process.exitcode if process is not None else None)
+        self.close()
+        return how
+
+    def kill(self) -> None:
+        """SIGKILL the child now (a runaway request: nothing of its state is worth keeping)."""
+        process, self._process = self._process, None
+        if process is not None and process.is_alive():
+            process.kill()
+        self._forget(process)
+
+    def close(self) -> None:
+        """Stop the child: EOF first (it returns between requests), SIGKILL if it lingers."""
+        process, self._process = self._process, None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if process is not None:
+            process.join(2)
+            if process.is_alive():
+                process.kill()
+        self._forget(process)
+
+    def _forget(self, process: Any) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if process is not None:
+            process.join(5)
