@@ -82,7 +82,8 @@ class CompileWorker:
                 how = str(died)
             except ChildTimedOut:
                 self._child.close()
-                raise CompileTimedOut(f"the compile did not finish within {self._timeout:g} s") from None
+                raise CompileTimedOut(
+                    f"the compile did not finish within {self._timeout:g} s") from None
             except ChildUnavailable as exc:
                 raise CompileError(str(exc)) from None
             if tries_left:
