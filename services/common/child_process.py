@@ -6,7 +6,7 @@ The child is spawned (never forked: the parent has threads and broker connection
 ``serve(conn, env, entry)``: ``entry`` ("module:function") is a factory called once in the
 child (it pays the imports) that returns the request handler; every request's reply is what the
 handler returns. The child announces itself ready after the factory returned, so a request's
-timeout never counts the child's start.
+timeout never counts the child's start; ``launch`` lets a replacement boot in the background.
 """
 
 from __future__ import annotations
@@ -60,17 +60,15 @@ class ChildProcess:
         self._ctx = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._conn: Connection | None = None
+        self._ready = False  # the running child has said ready
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def start(self) -> None:
-        """Start the child unless it runs, and wait until its handler is built.
-
-        Raises:
-            ChildUnavailable: it died or stayed silent while starting.
-        """
+    def launch(self) -> None:
+        """Start the child unless it runs, without waiting for it: it boots while the caller
+        goes on, and the next request (or ``start``) waits for it to be ready."""
         if self._process is not None and self._process.is_alive():
             return
         self.close()
@@ -81,11 +79,24 @@ class ChildProcess:
         self._process.start()
         child.close()  # only the child holds its end: its death reads as EOF here
         self._conn = parent
+        self._ready = False
+
+    def start(self) -> None:
+        """Start the child unless it runs, and wait until its handler is built.
+
+        Raises:
+            ChildUnavailable: it died or stayed silent while starting.
+        """
+        self.launch()
+        if self._ready:
+            return
+        assert self._conn is not None and self._process is not None
         try:
-            ready = parent.poll(self._start_timeout) and parent.recv() == _READY
+            self._ready = self._conn.poll(self._start_timeout) and self._conn.recv() == _READY
         except (EOFError, OSError):
-            ready = False
-        if not ready:
+            self._ready = False
+        if not self._ready:
+            self._process.join(1)
             how = exit_description(self._process.exitcode)
             self.kill()
             raise ChildUnavailable(f"worker process {self._name} did not start ({how})")

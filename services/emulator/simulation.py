@@ -3,8 +3,8 @@
 The physics runs in one long-lived child (``services.common.child_process``) that imports it
 once, so a normal shot pays no process start. An evolution that outlasts the limit (the
 backend's ``max_shot_seconds`` in get_config, or ``SHOTLINE_MAX_SHOT_SECONDS``) is SIGKILLed
-with its worker and the shot fails with a ``SimulationError``; the next shot gets a fresh
-worker. A worker that dies by itself is restarted and the evolution retried
+with its worker and the shot fails with a ``SimulationError``; a fresh worker boots at once
+for the next shot. A worker that dies by itself is restarted and the evolution retried
 (``services.common.worker_restarts``). Every outcome, failures included, is cached per circuit:
 the remaining shots of a circuit that timed out fail at once instead of each taking the limit.
 """
@@ -107,8 +107,10 @@ class Simulator:
             try:
                 status, value = self._child.request((backend, circuit_json, num_wires), seconds)
             except ChildTimedOut:
-                # SIGKILL, not EOF: the child is mid-evolution and would never read it.
+                # SIGKILL, not EOF: the child is mid-evolution and would never read it. Its
+                # replacement boots while this shot is written, ready for the next one.
                 self._child.kill()
+                self._child.launch()
                 log.warning("simulation_timed_out", backend=backend, limit_s=seconds)
                 return f"simulation exceeded the time limit of {seconds:g} s ({source})"
             except ChildUnavailable as exc:
