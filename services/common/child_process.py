@@ -39,13 +39,12 @@ def serve(conn: Connection, env: dict[str, str], entry: str) -> None:
     os.environ.update(env)
     module, _, factory = entry.partition(":")
     handler = getattr(importlib.import_module(module), factory)()
-    conn.send(_READY)
-    while True:
-        try:
-            request = conn.recv()
-        except EOFError:  # the parent closed its end: stop
-            return
-        conn.send(handler(request))
+    try:
+        conn.send(_READY)
+        while True:
+            conn.send(handler(conn.recv()))
+    except (EOFError, BrokenPipeError):  # the parent closed its end (even while we booted): stop
+        return
 
 
 class ChildProcess:
