@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import signal
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -34,8 +35,26 @@ class ChildUnavailable(RuntimeError):
     """The child could not be started (the environment is broken, not the request)."""
 
 
-def serve(conn: Connection, env: dict[str, str], entry: str) -> None:
-    """The child's main loop: build the handler, say ready, answer requests until EOF."""
+def die_with_parent() -> None:
+    """Linux: get SIGKILL when the parent dies, even mid-request (EOF alone would only be
+    noticed between requests). The signal follows the *thread* that started the child: only
+    for children started from threads that live as long as the service."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # elsewhere the child still exits at EOF
+    if os.getppid() == 1:
+        os._exit(0)  # the parent died before prctl took effect
+
+
+def serve(conn: Connection, env: dict[str, str], entry: str, bound: bool = False) -> None:
+    """The child's main loop: build the handler, say ready, answer requests until EOF.
+    ``bound``: the child dies with its parent (``die_with_parent``)."""
+    if bound:
+        die_with_parent()
     os.environ.update(env)
     module, _, factory = entry.partition(":")
     handler = getattr(importlib.import_module(module), factory)()
@@ -51,8 +70,9 @@ class ChildProcess:
     """One child process, started lazily; used by one thread at a time."""
 
     def __init__(self, name: str, entry: str, env: dict[str, str] | None = None,
-                 start_timeout_s: float = 120.0) -> None:
+                 start_timeout_s: float = 120.0, bound: bool = False) -> None:
         self._name = name
+        self._bound = bound
         self._entry = entry
         self._env = dict(env or {})
         self._start_timeout = start_timeout_s
@@ -73,8 +93,9 @@ class ChildProcess:
         self.close()
         parent, child = self._ctx.Pipe()
         # daemon: a parent that exits takes its child with it.
-        self._process = self._ctx.Process(target=serve, args=(child, self._env, self._entry),
-                                          name=self._name, daemon=True)
+        self._process = self._ctx.Process(
+            target=serve, args=(child, self._env, self._entry, self._bound), name=self._name,
+            daemon=True)
         self._process.start()
         child.close()  # only the child holds its end: its death reads as EOF here
         self._conn = parent

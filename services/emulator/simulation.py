@@ -60,8 +60,10 @@ class Simulator:
 
     def __init__(self, override_s: float | None = None, start_timeout_s: float = 120.0) -> None:
         self._override = override_s
+        # Bound: an evolution must not outlive an emulator that was SIGKILLed. The emulator
+        # starts its worker from its main and shot-running threads, which live as long as it.
         self._child = ChildProcess(WORKER, f"{__name__}:physics_handler",
-                                   start_timeout_s=start_timeout_s)
+                                   start_timeout_s=start_timeout_s, bound=True)
         # Per instance, not per module: a new limit (a new Simulator) forgets old verdicts.
         self._outcome = lru_cache(maxsize=CACHE_SIZE)(self._evaluate)
 

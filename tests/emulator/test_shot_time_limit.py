@@ -179,3 +179,43 @@ def test_only_the_slow_job_fails_with_the_reason_and_the_next_job_runs_at_once(t
             assert f["data/emulator"].attrs["memory"] != ""
             assert f["data/emulator"].attrs["error"] == ""
         assert executor_failure(path) is None
+
+
+BUSY_PARENT = """
+from services.emulator.simulation import Simulator
+
+if __name__ == "__main__":
+    sim = Simulator(override_s=600.0)
+    sim.warm_up()
+    print(sim.worker_pid, flush=True)
+    sim.table("multiqudit", {circuit!r}, 2)  # busy in the worker until the parent is killed
+"""
+
+
+def test_a_worker_mid_evolution_dies_with_its_killed_emulator(tmp_path):
+    import select
+    import subprocess
+    import sys
+
+    script = tmp_path / "busy_parent.py"
+    script.write_text(BUSY_PARENT.format(circuit=SLOW))
+    root = str(Path(__file__).resolve().parents[2])
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": root, "READTHEDOCS": "1"})
+    try:
+        # Given an emulator process whose worker is evolving a long circuit
+        ready, _, _ = select.select([parent.stdout], [], [], 60)
+        assert ready, "the parent did not start its worker"
+        worker = int(parent.stdout.readline())
+        handle = os.pidfd_open(worker)
+        wait_until(lambda: cpu_seconds(worker) > 0.5, timeout=30, what="the evolution")
+        # When the emulator is SIGKILLed (no chance to stop its worker)
+        parent.kill()
+        # Then the worker is killed with it, not left running its evolution
+        gone_in_time, _, _ = select.select([handle], [], [], 10)
+        assert gone_in_time, "the worker outlived its emulator"
+        os.close(handle)
+    finally:
+        parent.kill()
+        parent.wait(10)
+        parent.stdout.close()
