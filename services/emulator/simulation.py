@@ -105,6 +105,7 @@ class Simulator:
             seconds, source = self.limit(backend)
         except Exception as exc:  # noqa: BLE001 - an unknown backend fails the shot only
             return f"no time limit for backend {backend!r}: {exc}"
+        unavailable: ChildUnavailable | None = None
         for tries_left in range(MAX_RESTARTS, -1, -1):
             try:
                 status, value = self._child.request((backend, circuit_json, num_wires), seconds)
@@ -115,13 +116,15 @@ class Simulator:
                 self._child.launch()
                 log.warning("simulation_timed_out", backend=backend, limit_s=seconds)
                 return f"simulation exceeded the time limit of {seconds:g} s ({source})"
-            except ChildUnavailable as exc:
-                # The environment's fault, not the circuit's: raised, so never cached.
-                raise SimulationError(str(exc)) from None
+            except ChildUnavailable as exc:  # killed while booting, or a broken environment
+                unavailable, how = exc, str(exc)
             except ChildDied as died:
-                how = str(died)
+                unavailable, how = None, str(died)
             else:
                 return _cumulative(value) if status == "ok" else value
             if tries_left:
                 record_restart(WORKER, how, tries_left)
+        if unavailable is not None:
+            # The environment's fault, not the circuit's: raised, so never cached.
+            raise SimulationError(str(unavailable))
         return f"the simulation {died_every_time(MAX_RESTARTS + 1, how)}"

@@ -181,6 +181,21 @@ def test_only_the_slow_job_fails_with_the_reason_and_the_next_job_runs_at_once(t
         assert executor_failure(path) is None
 
 
+def test_a_worker_that_cannot_start_fails_the_shot_without_a_verdict_on_the_circuit():
+    restarts = lambda: REGISTRY.get_sample_value(  # noqa: E731
+        "shotline_worker_restarts_total", {"worker": WORKER}) or 0.0
+    sim = Simulator(start_timeout_s=0.001)  # no worker boots that fast: each start fails
+    try:
+        for attempt in (1, 2):
+            before = restarts()
+            with pytest.raises(SimulationError, match="worker process emulator-physics did not"):
+                sim.table("multiqudit", NORMAL, 2)
+            # Tried in fresh workers, and tried again by the next shot: nothing was cached
+            assert restarts() == before + 2, attempt
+    finally:
+        sim.close()
+
+
 BUSY_PARENT = """
 from services.emulator.simulation import Simulator
 
