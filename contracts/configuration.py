@@ -58,6 +58,10 @@ class BackendConfiguration(BaseModel):
         description="Cap on an experiment's estimated simulation cost; None: no cap.",
         examples=[10**10],
     )
+    max_shot_seconds: float = Field(
+        description="Wall seconds one shot's simulation may take; a longer one fails the shot.",
+        examples=[30.0],
+    )
     simulator: bool = Field(description="False for real hardware.", examples=[True])
     description: str = Field(description="Human-readable description.", examples=["simulator"])
     conditional: Literal[False] = Field(default=False, description="Constant.", examples=[False])
@@ -120,6 +124,7 @@ def backend_configuration(spec: BackendSpec, base_url: str) -> dict[str, Any]:
         max_experiments=spec.max_experiments,
         max_job_shots=spec.max_job_shots,
         max_simulation_cost=spec.max_simulation_cost,
+        max_shot_seconds=spec.max_shot_seconds,
         simulator=spec.simulator,
         description=spec.description,
         url=f"{base_url.rstrip('/')}/api/v2/{spec.backend_name}/",

@@ -97,3 +97,13 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1, what: st
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    """The emulator's physics worker process, shared by the tests that run shots directly."""
+    from services.emulator.simulation import Simulator
+
+    sim = Simulator()
+    yield sim
+    sim.close()

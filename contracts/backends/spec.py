@@ -184,6 +184,14 @@ class BackendSpec(BaseModel):
         "(contracts.backends.cost units).",
         examples=[10**10],
     )
+    max_shot_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Wall seconds one shot's simulation may take before the emulator kills it "
+        "and fails the shot.",
+        examples=[30.0],
+    )
     simulator: bool = Field(description="False for real hardware.", examples=[True])
     instructions: tuple[InstructionSpec, ...] = Field(
         min_length=1, description="Supported instructions.", examples=[[]]

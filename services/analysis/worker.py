@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from services.common.child_process import die_with_parent
 
 
 def _protocol_channel() -> BinaryIO:
@@ -27,21 +28,6 @@ def _protocol_channel() -> BinaryIO:
     reply_fd = os.dup(1)
     os.dup2(2, 1)
     return os.fdopen(reply_fd, "wb", buffering=0)
-
-
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL when the service dies, even while a routine hangs (stdin EOF alone
-    would only be noticed between requests). The signal follows the thread that started the
-    worker; the consumer's route threads live as long as the service does."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # elsewhere the worker still exits at stdin EOF
-    if os.getppid() == 1:
-        os._exit(0)  # the parent died before prctl took effect
 
 
 def handle(lyse: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +60,8 @@ def _ensure_h5(path: str) -> None:
 
 
 def main() -> int:
-    _die_with_parent()
+    # The consumer's route threads that start workers live as long as the service does.
+    die_with_parent()
     replies = _protocol_channel()
     from services.analysis.lyse_host import import_lyse
 

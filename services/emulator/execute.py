@@ -13,27 +13,18 @@ import shutil
 import time
 from collections.abc import Callable
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from services.common.imaging import render_fluorescence
 from services.common.shot_storage import RUN_TIME_ATTR, replacing
-from services.emulator.physics import SimulationError, outcome_distribution
+from services.emulator.physics import SimulationError
+from services.emulator.simulation import Simulator
 
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-@lru_cache(maxsize=256)
-def _distribution(backend: str, circuit_json: str, num_wires: int | None) -> tuple[tuple[str, ...], np.ndarray]:
-    # One evolution per distinct circuit; every shot then only draws from the table.
-    table = outcome_distribution(backend, json.loads(circuit_json), num_wires)
-    labels = tuple(sorted(table))
-    cdf = np.cumsum([max(table[label], 0.0) for label in labels])
-    return labels, cdf / cdf[-1] if len(cdf) else cdf
 
 
 def _register_size(circuit_json: str, num_wires: int) -> int | None:
@@ -42,9 +33,10 @@ def _register_size(circuit_json: str, num_wires: int) -> int | None:
     return num_wires if not used or max(used) < num_wires else None
 
 
-def sample_memory(backend: str, circuit_json: str, num_wires: int, seed: int) -> str:
+def sample_memory(simulator: Simulator, backend: str, circuit_json: str, num_wires: int,
+                  seed: int) -> str:
     """One shot's memory string ("1 0 1"), drawn with the shot's own seed; "" if unmeasured."""
-    labels, cdf = _distribution(backend, circuit_json, _register_size(circuit_json, num_wires))
+    labels, cdf = simulator.table(backend, circuit_json, _register_size(circuit_json, num_wires))
     if not labels:
         return ""
     pick = int(np.searchsorted(cdf, np.random.default_rng(seed).random(), side="right"))
@@ -64,7 +56,8 @@ def _cameras(f: "h5py.File") -> list[tuple[str, str, np.ndarray]]:  # noqa: F821
     return found
 
 
-def execute_shot(path: str, started: float, now: Callable[[], datetime] = datetime.now) -> str:
+def execute_shot(path: str, started: float, simulator: Simulator,
+                 now: Callable[[], datetime] = datetime.now) -> str:
     """Write the results of the shot at ``path`` (which began at ``started``); returns its memory.
 
     The results are written into a copy that then replaces the shot in one rename: killed
@@ -75,11 +68,12 @@ def execute_shot(path: str, started: float, now: Callable[[], datetime] = dateti
     # A fixed working name: the rerun of a killed attempt overwrites its leftover.
     with replacing(shot, work=shot.with_name(f".{shot.name}.running")) as work:
         shutil.copyfile(shot, work)
-        memory = _write_results(str(work), started, now)
+        memory = _write_results(str(work), started, simulator, now)
     return memory
 
 
-def _write_results(path: str, started: float, now: Callable[[], datetime]) -> str:
+def _write_results(path: str, started: float, simulator: Simulator,
+                   now: Callable[[], datetime]) -> str:
     import h5py
 
     with h5py.File(path, "r+") as f:
@@ -88,7 +82,7 @@ def _write_results(path: str, started: float, now: Callable[[], datetime]) -> st
         seed = int(g["shot_seed"])
         error = ""
         try:
-            memory = sample_memory(backend, circuit, int(g["num_wires"]), seed)
+            memory = sample_memory(simulator, backend, circuit, int(g["num_wires"]), seed)
         except SimulationError as exc:
             memory, error = "", str(exc)
         f.attrs[RUN_TIME_ATTR] = now().strftime("%Y%m%dT%H%M%S.%f")

@@ -24,6 +24,7 @@ class Emulator(Service[EmulatorSettings], name="emulator", settings=EmulatorSett
         super().__init__(settings)
         prepare_labscript(zlock=False)  # BLACS's stand-in shares no file with a real BLACS
         from services.emulator.durable_queue import DurableQueue
+        from services.emulator.simulation import Simulator
 
         root = settings.home / "emulator"
         self.queue = DurableQueue(root / "queue")  # accepted, not yet run
@@ -32,9 +33,12 @@ class Emulator(Service[EmulatorSettings], name="emulator", settings=EmulatorSett
         self._server = None
         self.ready = threading.Event()
         self.busy = BusyClock()  # the apparatus is busy from taking a shot until it is saved
+        # The physics' worker process; used by the shot-running thread only.
+        self.simulator = Simulator(settings.max_shot_seconds)
 
     def start(self) -> None:
         self.busy.export()  # the executor's busy ratio, on this process's /metrics
+        self.simulator.warm_up()  # pay the physics' import before the first shot
 
     def parts(self) -> list[Part]:
         return [self]
@@ -70,7 +74,8 @@ class Emulator(Service[EmulatorSettings], name="emulator", settings=EmulatorSett
                     return
                 try:
                     # Run before a crash but not yet moved to the outbox: do not run it twice.
-                    memory = "" if is_executed(path) else execute_shot(path, started)
+                    memory = ("" if is_executed(path)
+                              else execute_shot(path, started, self.simulator))
                     log.debug("shot_run", path=path, memory=memory)
                 except Exception:  # a broken file must not stop the apparatus
                     log.exception("shot_failed", path=path)
@@ -113,6 +118,7 @@ class Emulator(Service[EmulatorSettings], name="emulator", settings=EmulatorSett
         self.outbox.wake()
         for thread in threads:
             thread.join(10)
+        self.simulator.close()
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,4 +1,4 @@
-"""The emulator's settings: the ports it serves and calls, and the emulated cycle time."""
+"""The emulator's settings: the ports it serves and calls, the cycle time, the shot time limit."""
 
 from __future__ import annotations
 
@@ -22,3 +22,7 @@ class EmulatorSettings(CommonSettings):
     lyse_port: int = Field(default=42519, ge=1, le=65535, description="lyse (shotwatch) port.")
     emulator_cycle_s: float = Field(
         default=0.0, ge=0, description="Wall time one shot takes at least, as on the apparatus.")
+    max_shot_seconds: float | None = Field(
+        default=None, gt=0, le=3600,
+        description="Overrides every backend's max_shot_seconds (get_config's published "
+        "per-backend limit, the contract; unset: that limit applies).")

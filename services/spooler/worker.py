@@ -9,17 +9,17 @@ labscript's message. A child that dies mid-compile is replaced and the compile r
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import traceback
-from multiprocessing.connection import Connection
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
-from services.common.worker_restarts import (
-    MAX_RESTARTS, died_every_time, exit_description, record_restart,
+from services.common.child_process import (
+    ChildDied, ChildProcess, ChildTimedOut, ChildUnavailable,
 )
+from services.common.worker_restarts import MAX_RESTARTS, died_every_time, record_restart
 
 log = structlog.get_logger(__name__)
 
@@ -32,10 +32,6 @@ class CompileTimedOut(Exception):
     """The compile worker did not answer in time and was stopped."""
 
 
-class _Died(Exception):
-    """The compile worker ended mid-request; ``str`` says how."""
-
-
 def _readable(exc: BaseException) -> str:
     # The innermost frame inside the sequence or apparatus script locates the problem for a user.
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if "labscriptlib" in f.filename]
@@ -43,8 +39,8 @@ def _readable(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def _serve(conn: Connection, env: dict[str, str]) -> None:
-    os.environ.update(env)
+def compile_handler() -> Callable[[tuple[str, tuple[Any, ...]]], tuple[str, Any]]:
+    """In the child: import labscript once; the handler runs ``compiler.<kind>(*args)``."""
     from services.spooler.labscript_env import prepare_labscript
 
     prepare_labscript()
@@ -53,39 +49,23 @@ def _serve(conn: Connection, env: dict[str, str]) -> None:
 
     from services.spooler import compiler
 
-    while True:
+    def handle(request: tuple[str, tuple[Any, ...]]) -> tuple[str, Any]:
+        kind, args = request
         try:
-            kind, args = conn.recv()
-        except EOFError:
-            return
-        try:
-            result: Any = getattr(compiler, kind)(*args)
-            conn.send(("ok", result))
+            return "ok", getattr(compiler, kind)(*args)
         except Exception as exc:  # every compile failure goes back to the caller
-            conn.send(("error", _readable(exc)))
+            return "error", _readable(exc)
+
+    return handle
 
 
 class CompileWorker:
     """A single compile process, started lazily and restarted after a crash."""
 
     def __init__(self, env: dict[str, str] | None = None, timeout_s: float = 600.0) -> None:
-        self._env = dict(env or {})
         self._timeout = timeout_s
-        self._ctx = multiprocessing.get_context("spawn")
-        self._process: Any = None
-        self._conn: Connection | None = None
-
-    def _ensure(self) -> Connection:
-        if self._process is None or not self._process.is_alive():
-            parent, child = self._ctx.Pipe()
-            self._process = self._ctx.Process(
-                target=_serve, args=(child, self._env), name="spooler-compiler", daemon=True
-            )
-            self._process.start()
-            child.close()
-            self._conn = parent
-        assert self._conn is not None
-        return self._conn
+        self._child = ChildProcess("spooler-compiler", f"{__name__}:compile_handler", env,
+                                   start_timeout_s=timeout_s)
 
     def call(self, kind: str, *args: Any) -> Any:
         """Run ``services.spooler.compiler.<kind>(*args)`` in the worker.
@@ -96,10 +76,16 @@ class CompileWorker:
         """
         for tries_left in range(MAX_RESTARTS, -1, -1):
             try:
-                status, result = self._call_once(kind, args)
+                status, result = self._child.request((kind, args), self._timeout)
                 break
-            except _Died as died:
+            except ChildDied as died:
                 how = str(died)
+            except ChildTimedOut:
+                self._child.close()
+                raise CompileTimedOut(
+                    f"the compile did not finish within {self._timeout:g} s") from None
+            except ChildUnavailable as exc:
+                raise CompileError(str(exc)) from None
             if tries_left:
                 record_restart("compile", how, tries_left)
         else:
@@ -108,36 +94,12 @@ class CompileWorker:
             raise CompileError(result)
         return result
 
-    def _call_once(self, kind: str, args: tuple[Any, ...]) -> tuple[str, Any]:
-        conn = self._ensure()
-        try:
-            conn.send((kind, args))
-            if not conn.poll(self._timeout):
-                self.close()
-                raise CompileTimedOut(f"the compile did not finish within {self._timeout:g} s")
-            return conn.recv()
-        except (EOFError, OSError) as exc:  # BrokenPipeError is an OSError
-            raise _Died(self._reap()) from exc
-
-    def _reap(self) -> str:
-        """How the child ended; waited for, as its pipe can close before the process is gone."""
-        process = self._process
-        if process is not None:
-            process.join(5)
-        how = exit_description(process.exitcode if process is not None else None)
-        self.close()
-        return how
-
     def warm_up(self) -> None:
-        self._ensure()
+        """Start the worker and import labscript now; a failure shows at the first compile."""
+        try:
+            self._child.start()
+        except ChildUnavailable as exc:
+            log.error("compile_worker_unavailable", error=str(exc))
 
     def close(self) -> None:
-        process, self._process = self._process, None
-        if self._conn is not None:
-            self._conn.close()  # the child sees EOF and returns
-            self._conn = None
-        if process is not None:
-            process.join(2)
-            if process.is_alive():
-                process.kill()
-                process.join(2)
+        self._child.close()

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.labscript
 
 
 @pytest.mark.parametrize("backend", sorted(CIRCUITS))
-def test_routine_recovers_the_emulated_outcome_of_compiled_shots(tmp_path, worker, analysislib, backend):
+def test_routine_recovers_the_emulated_outcome_of_compiled_shots(tmp_path, worker, analysislib,
+                                                                  simulator, backend):
     from services.emulator.execute import execute_shot
     from services.spooler.compiler import TemplateRequest, compile_template, derive_shot, per_shot_attrs
     from services.spooler.labscript_env import prepare_labscript
@@ -30,7 +31,7 @@ def test_routine_recovers_the_emulated_outcome_of_compiled_shots(tmp_path, worke
     for shot_index in range(4):
         path = tmp_path / f"{shot_index}.h5"
         derive_shot(request.template, str(path), per_shot_attrs(g, shot_index))
-        execute_shot(str(path), started=0.0)
+        execute_shot(str(path), started=0.0, simulator=simulator)
         # When the analysis routine runs on it as lyse would
         reply = worker.request({"op": "singleshot", "path": str(path),
                                 "routines": [str(analysislib / "occupation.py")]}, 30)

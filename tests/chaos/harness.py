@@ -39,6 +39,7 @@ WORKERS = {
     "singleshot worker": ("analysis", "services.analysis.worker singleshot"),
     "multishot worker": ("analysis", "services.analysis.worker multishot"),
     "compile worker": ("spooler", "spawn_main"),
+    "physics worker": ("emulator", "spawn_main"),
 }
 #: A durable quorum queue survives the broker restarts, unlike an exclusive tap.
 TAP_QUEUE = "chaos.tap.shot_archived"

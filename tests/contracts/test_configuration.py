@@ -38,7 +38,7 @@ def test_fermion_config_matches_the_qlued_v2_fixture_shape() -> None:
     real = fixture("qlued_v2_fermions_showcase.get_config.response.json")
     ours = backend_configuration(BACKENDS["fermions"], "https://qlued.alqor.io")
     # Exactly the fixture's keys plus shotline's own published limits (clients ignore extra keys).
-    assert set(ours) == set(real) | {"max_simulation_cost", "max_job_shots"}
+    assert set(ours) == set(real) | {"max_simulation_cost", "max_job_shots", "max_shot_seconds"}
     assert ours["gates"] == real["gates"]
     same = ("basis_gates", "cold_atom_type", "num_species", "wire_order", "n_qubits",
             "max_experiments", "coupling_map", "description", "display_name")
@@ -58,3 +58,18 @@ def test_mot_config_is_hardware() -> None:
     assert (config["backend_name"], config["simulator"], config["gates"]) == (
         "shotline_mot_hardware", False, [])
     assert config["max_shots"] == 100
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.display_name)
+def test_shot_time_limit_is_published_per_backend(spec: BackendSpec) -> None:
+    config = backend_configuration(spec, "https://lab.example.org")
+    assert config["max_shot_seconds"] == spec.max_shot_seconds == 30.0
+
+
+@pytest.mark.parametrize("seconds", [0, -1.0, 3600.5])
+def test_shot_time_limit_must_be_positive_and_at_most_an_hour(seconds: float) -> None:
+    from pydantic import ValidationError
+
+    spec = BACKENDS["multiqudit"]
+    with pytest.raises(ValidationError, match="max_shot_seconds"):
+        BackendSpec.model_validate({**spec.model_dump(), "max_shot_seconds": seconds})

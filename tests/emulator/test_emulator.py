@@ -82,23 +82,23 @@ def test_blacs_framing_order_durable_outbox_and_repeats(tmp_path, emulator):
     assert len(emu.queue) == 0
 
 
-def test_a_shot_is_written_on_a_copy_and_replaced_in_one_rename(tmp_path, monkeypatch):
+def test_a_shot_is_written_on_a_copy_and_replaced_in_one_rename(tmp_path, monkeypatch, simulator):
     from services.emulator import execute
 
     # Given a compiled shot, and an emulator killed while it writes the results
     shot = Path(shots(tmp_path, 1)[0])
     before = shot.read_bytes()
 
-    def killed(path, started, now):
+    def killed(path, started, simulator, now):
         raise KeyboardInterrupt("stands in for SIGKILL: the process dies mid-write")
 
     monkeypatch.setattr(execute, "_write_results", killed)
     with pytest.raises(KeyboardInterrupt):
-        execute.execute_shot(str(shot), 0.0)
+        execute.execute_shot(str(shot), 0.0, simulator)
     # Then the shot is untouched, and running it again completes it and leaves no working copy
     assert shot.read_bytes() == before
     monkeypatch.undo()
-    memory = execute.execute_shot(str(shot), 0.0)
+    memory = execute.execute_shot(str(shot), 0.0, simulator)
     with h5py.File(shot, "r") as f:
         assert "run time" in f.attrs and f["data/emulator"].attrs["memory"] == memory
     assert not list(shot.parent.glob(".*.running"))

@@ -20,12 +20,12 @@ from tests.spooler.harness import Tap, declare_topology, of
 pytestmark = [pytest.mark.rabbit, pytest.mark.labscript]
 
 
-def executed_shots(home, n: int, run: bool = True) -> list[str]:
+def executed_shots(home, simulator, n: int, run: bool = True) -> list[str]:
     folder = home / "shots" / "fermions" / "job-s" / "experiment_0"
     folder.mkdir(parents=True)
     paths = compiled_shots(folder, "job-s", [["load", [1], []], ["measure", [1], []]], n, 3)
     for path in paths if run else ():
-        execute_shot(path, 0.0)
+        execute_shot(path, 0.0, simulator)
     return paths
 
 
@@ -36,11 +36,11 @@ def start(settings: ShotwatchSettings):
     return watch, thread
 
 
-def test_lyse_framing_and_confirmed_announcement(tmp_path, amqp_url):
+def test_lyse_framing_and_confirmed_announcement(tmp_path, amqp_url, simulator):
     declare_topology(amqp_url)
     tap = Tap(amqp_url, "shot.finished.*")
     home = tmp_path / "home"
-    announced_before, fresh = executed_shots(home, 2)
+    announced_before, fresh = executed_shots(home, simulator, 2)
     settings = ShotwatchSettings(home=home, amqp_url=amqp_url, lyse_port=free_port(),
                                  bind_address="tcp://127.0.0.1")
     (home / "shotwatch").mkdir(parents=True)
@@ -72,20 +72,20 @@ def test_lyse_framing_and_confirmed_announcement(tmp_path, amqp_url):
 def test_unexecuted_shot_is_not_announced(tmp_path, amqp_url):
     declare_topology(amqp_url)
     home = tmp_path / "home"
-    (path,) = executed_shots(home, 1, run=False)
+    (path,) = executed_shots(home, None, 1, run=False)
     settings = ShotwatchSettings(home=home, amqp_url=amqp_url, lyse_port=free_port())
     watch = Shotwatch(settings)
     reply = watch.handle({"filepath": path})
     assert reply.startswith("error:") and "has not been run" in reply
 
 
-def test_started_while_the_broker_is_down_it_waits_then_announces(tmp_path, monkeypatch):
+def test_started_while_the_broker_is_down_it_waits_then_announces(tmp_path, monkeypatch, simulator):
     # Found by the chaos run: the start-up rescan's PublishFailed ended the process.
     from services.shotwatch import service
     from tests.support.private_broker import PrivateBroker
 
     home = tmp_path / "home"
-    (shot,) = executed_shots(home, 1)
+    (shot,) = executed_shots(home, simulator, 1)
     attempts: list[int] = []
     retried = threading.Event()
     real_rescan = service.rescan

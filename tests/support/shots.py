@@ -11,13 +11,15 @@ from services.spooler.labscript_env import prepare_labscript
 from services.spooler.shot_globals import experiment_globals
 
 
-def compiled_shots(folder: Path, job_id: str, instructions: list[Any], n: int, seed: int) -> list[str]:
-    """``n`` fermion shots of experiment_0 of ``job_id`` in ``folder`` (compiled, not run)."""
-    g = experiment_globals(job_id, "fermions", "experiment_0", 0,
-                           {"instructions": instructions, "num_wires": 8, "shots": n}, seed)
-    script = prepare_labscript().labscriptlib / "sequence_fermions.py"
-    req = TemplateRequest(str(script), str(folder / "template.h5"), job_id, "experiment_0", g,
-                          datetime.now())
+def compiled_shots(folder: Path, job_id: str, instructions: list[Any], n: int, seed: int,
+                   backend: str = "fermions", num_wires: int = 8) -> list[str]:
+    """``n`` shots (fermions unless told) of experiment_0 of ``job_id`` in ``folder`` (compiled,
+    not run)."""
+    g = experiment_globals(job_id, backend, "experiment_0", 0,
+                           {"instructions": instructions, "num_wires": num_wires, "shots": n}, seed)
+    script = prepare_labscript().labscriptlib / f"sequence_{backend}.py"
+    req = TemplateRequest(str(script), str(folder / "template.h5"), job_id,
+                          "experiment_0", g, datetime.now())
     compile_template(req)
     paths = [str(folder / f"{k:04d}.h5") for k in range(n)]
     for k, path in enumerate(paths):
