@@ -32,7 +32,8 @@ class ChildTimedOut(Exception):
 
 
 class ChildUnavailable(RuntimeError):
-    """The child could not be started (the environment is broken, not the request)."""
+    """The child could not be started: killed while it booted, or a broken environment (never
+    the request's fault: none was sent)."""
 
 
 def die_with_parent() -> None:

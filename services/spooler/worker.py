@@ -78,14 +78,12 @@ class CompileWorker:
             try:
                 status, result = self._child.request((kind, args), self._timeout)
                 break
-            except ChildDied as died:
+            except (ChildDied, ChildUnavailable) as died:  # a start can be killed too
                 how = str(died)
             except ChildTimedOut:
                 self._child.close()
                 raise CompileTimedOut(
                     f"the compile did not finish within {self._timeout:g} s") from None
-            except ChildUnavailable as exc:
-                raise CompileError(str(exc)) from None
             if tries_left:
                 record_restart("compile", how, tries_left)
         else:
