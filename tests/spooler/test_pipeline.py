@@ -8,6 +8,7 @@ import pytest
 
 from contracts.events import JobCancelled, JobFailed, JobSpooled, JobStatusChanged, ShotFinished
 from contracts.status import JobStatus
+from services.common.shot_storage import experiment_folder, shot_path
 from services.common.imaging import read_fluorescence
 from tests.conftest import free_port
 from tests.spooler.harness import Tap, declare_topology, job_event, of, publish, services
@@ -47,7 +48,10 @@ def test_job_yields_shot_finished_for_every_shot(tmp_path, amqp_url):
     finished = of(events, ShotFinished)
     assert sorted((e.experiment, e.shot_index) for e in finished) == [
         ("experiment_0", k) for k in range(3)] + [("experiment_1", k) for k in range(4)]
-    expected_paths = {s.path for e in spooled.experiments for s in e.shots}
+    assert [e.n_shots for e in spooled.experiments] == [3, 4]
+    shots = tmp_path / "shots"
+    expected_paths = {str(shot_path(experiment_folder(shots, "fermions", "job-a", e.name), k))
+                      for e in spooled.experiments for k in range(e.n_shots)}
     assert {e.path for e in finished} == expected_paths
     assert not of(events, JobFailed)
     # And each file holds what BLACS would write, its image encoding the simulated outcome
