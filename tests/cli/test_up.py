@@ -57,3 +57,24 @@ def test_up_restarts_a_dead_child_and_stops_everything_on_sigterm():
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_make_ups_demo_token_never_reaches_redirected_output(tmp_path, amqp_url):
+    # The script as `make up` runs it, stdout into a pipe (a log) and no terminal at all.
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "SHOTLINE_HOME": str(tmp_path), "SHOTLINE_AMQP_URL": amqp_url,
+           "SHOTLINE_METRICS_PORT": "0", "SHOTLINE_HTTP_PORT": "0", "READTHEDOCS": "1"}
+    proc = subprocess.Popen(["bash", "scripts/up.sh"], cwd=root, env=env, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    seen: list[str] = []
+    try:
+        read_until(proc.stdout, re.compile(r"RabbitMQ UI"), seen)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    token = (tmp_path / "demo-token").read_text().strip()
+    assert len(token) >= 40
+    assert oct((tmp_path / "demo-token").stat().st_mode & 0o777) == "0o600"
+    output = "".join(seen)
+    assert token not in output and "demo-token (mode 0600)" in output, output
