@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -54,21 +56,32 @@ class _ValidationPool:
         self.admitted = 0
         self.bound = workers + line
 
-    async def run(self, spec: BackendSpec, raw: Any) -> JobPayload:
+    @contextlib.asynccontextmanager
+    async def admission(self) -> AsyncIterator[None]:
+        """A place among the submissions being read, parsed or validated; 503 when none is
+        free. Taken before the body is read, so a flood beyond the bound costs no parsing."""
         if self.admitted >= self.bound:
             raise ApiError(503, "Service unavailable: too many jobs being validated.",
                            f"at most {self.bound} jobs are validated or waiting at once; "
                            "retry later", headers={"Retry-After": "1"})
         self.admitted += 1
         try:
-            async with self.slots:
-                loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self.executor, validated, spec, raw)
+            yield
         finally:
             self.admitted -= 1
 
+    async def run(self, spec: BackendSpec, raw: Any) -> JobPayload:
+        async with self.slots:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, validated, spec, raw)
+
 
 _POOLS: dict[tuple[int, int], _ValidationPool] = {}
+
+
+def admission(svc: Services) -> contextlib.AbstractAsyncContextManager[None]:
+    """Wraps a whole submission (body included): see ``_ValidationPool.admission``."""
+    return _pool(svc).admission()
 
 
 def _pool(svc: Services) -> _ValidationPool:
@@ -106,7 +119,8 @@ def submitted_bytes(spec: BackendSpec, payload: JobPayload) -> int:
     return len(event.model_dump_json().encode())
 
 
-async def _check_limits(svc: Services, owner: str) -> None:
+async def check_limits(svc: Services, owner: str) -> None:
+    """The rate and unfinished-job limits; 429 with Retry-After when over one."""
     wait = svc.limiter.try_acquire(owner)
     if wait > 0:
         raise ApiError(429, "Too many submissions.",
@@ -123,7 +137,8 @@ async def _check_limits(svc: Services, owner: str) -> None:
 
 
 async def submit(
-    svc: Services, owner: str, spec: BackendSpec, raw_job: Any, key: str | None
+    svc: Services, owner: str, spec: BackendSpec, raw_job: Any, key: str | None,
+    *, limits_checked: bool = False,
 ) -> StoredJob:
     """Accept a job. It is QUEUED (or further) when this returns.
 
@@ -135,16 +150,11 @@ async def submit(
     # limit: the retry is not a new submission. Its key is looked up before the limits; its
     # fingerprint is of the normalised job, so it is compared after validation.
     existing = await svc.store.find_key(owner, key) if key else None
-    if existing is None:
+    if existing is None and not limits_checked:
         # Limits come before validation, so an invalid job costs rate-limit credit and a
         # flood of them is turned away before any CPU is spent on it.
-        await _check_limits(svc, owner)
-    try:
-        payload = await _pool(svc).run(spec, raw_job)
-    except ApiError as exc:
-        if exc.http_status == 503 and existing is None:  # nothing was looked at
-            svc.limiter.refund(owner)
-        raise
+        await check_limits(svc, owner)
+    payload = await _pool(svc).run(spec, raw_job)
     claim = IdempotencyClaim(key, fingerprint(spec, payload)) if key else None
     if claim is not None and existing is not None:
         return await _replay(svc, owner, claim, *existing)

@@ -18,9 +18,17 @@ async def post_job(request: web.Request) -> web.Response:
     svc = services(request)
     spec = backend_of(svc, request)
     key = idempotency_key(request)
-    sent = await read_submission(request)
-    owner = await authenticate(svc, sent.token)
-    job = await submission.submit(svc, owner, spec, sent.job, key)
+    async with submission.admission(svc):  # 503 before the body is read when the line is full
+        bearer = pick_token(request)  # the Authorization header only
+        early = bearer is not None and key is None
+        if early:
+            # The token is in a header: the user and their limits are known before a byte of
+            # the body is read, so a flood past its rate costs no parsing (a retry with an
+            # Idempotency-Key is checked after, as it may be a replay).
+            await submission.check_limits(svc, await authenticate(svc, bearer))
+        sent = await read_submission(request)
+        owner = await authenticate(svc, sent.token)
+        job = await submission.submit(svc, owner, spec, sent.job, key, limits_checked=early)
     position = await svc.store.queue_position(job) if job.status == JobStatus.QUEUED else None
     # 200 as every earlier server answered; the job is already queued when this returns.
     return web.json_response(status_dict(job, position))
