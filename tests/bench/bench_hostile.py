@@ -106,6 +106,17 @@ def validation_flood(base: str, token: str, stop: threading.Event, clients: int)
     return codes
 
 
+def flood_row(label: str, base: str, pid: int, token: str, args: argparse.Namespace) -> tuple:
+    """One table row: /healthz and RSS while ``args.clients`` post invalid ~2 MB jobs."""
+    stop = threading.Event()
+    codes = validation_flood(base, token, stop, args.clients)
+    try:
+        return (label, *measure(base, pid, args.seconds),
+                " ".join(f"{c}x{codes.count(c)}" for c in sorted(set(codes))))
+    finally:
+        stop.set()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -131,11 +142,7 @@ def main() -> int:
                 header_flood(base, stop, args.connections, args.headers, args.header_bytes)
                 rows.append(("header flood", *measure(base, pid, args.seconds), ""))
                 stop.set()
-                stop = threading.Event()
-                codes = validation_flood(base, token, stop, args.clients)
-                rows.append(("validation flood", *measure(base, pid, args.seconds),
-                             " ".join(f"{c}x{codes.count(c)}" for c in sorted(set(codes)))))
-                stop.set()
+                rows.append(flood_row("validation flood", base, pid, token, args))
             finally:
                 stop_ingest(service)
             # The same flood against the default limits: after its burst the user's
@@ -147,11 +154,7 @@ def main() -> int:
             try:
                 base, pid = service.base_url, service.process.pid
                 token = service.add_user("mallory")
-                stop = threading.Event()
-                codes = validation_flood(base, token, stop, args.clients)
-                rows.append(("  default limits", *measure(base, pid, args.seconds),
-                             " ".join(f"{c}x{codes.count(c)}" for c in sorted(set(codes)))))
-                stop.set()
+                rows.append(flood_row("  default limits", base, pid, token, args))
             finally:
                 stop_ingest(service)
             report(rows)
