@@ -152,13 +152,18 @@ def test_trickled_bodies_get_408_and_an_address_holds_at_most_its_cap(stack: Sta
     codes = []
     for sock in socks:
         status, headers, body = answer(sock, BODY_TIMEOUT_S + CLOSE_SLACK_S)
-        assert_json_error(status, headers, body, status if status in (408, 429) else -1)
-        if status == 429:
+        assert_json_error(status, headers, body, status if status in (408, 429, 503) else -1)
+        if status in (429, 503):
             assert headers["Retry-After"] == "1"
         codes.append(status)
         sock.close()
     took = time.monotonic() - started
-    assert codes.count(408) == CAP and codes.count(429) == 400 - CAP, sorted(set(codes))
+    # Of the CAP connections served, the validation line (2 validating + 4 waiting, the
+    # defaults) waits for its bodies until the body timeout; the rest are turned away at once,
+    # their bodies unread; beyond the cap the address is refused.
+    line = 2 + 4
+    assert (codes.count(408), codes.count(503), codes.count(429)) == (
+        line, CAP - line, 400 - CAP), sorted(set(codes))
     assert took < BODY_TIMEOUT_S + CLOSE_SLACK_S, took
     # The slots are free again: the same address is served.
     assert requests.get(f"{stack.base_url}/healthz", timeout=5).status_code == 200
